@@ -1,0 +1,52 @@
+"""The ``reefdask`` command line: thin wiring over the library.
+
+Each command group lives in its own module and imports the library inside the
+command, so ``reefdask --help`` is fast and never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from reefdask import __version__
+
+app = typer.Typer(
+    name="reefdask",
+    help="Map coral reefs from satellite imagery with Dask: synth, ingest, predict, calval, clusters.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"reefdask {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Map coral reefs from satellite imagery with Dask."""
+
+
+# command groups register themselves on `app` when imported
+from reefdask.cli import core  # noqa: E402, F401
+
+
+def main() -> None:
+    """Entry point of the ``reefdask`` script: user errors print a one-line remedy, not a traceback."""
+    from reefdask.errors import ReefdaskError
+
+    try:
+        app()
+    except ReefdaskError as err:
+        typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
+        raise SystemExit(2) from None
+
+
+__all__ = ["app", "main"]
