@@ -1,0 +1,396 @@
+"""Class schemas: codes, names, colours and mappings, declared once in YAML.
+
+A schema lists its levels from finest to coarsest (the default: ``detailed`` ->
+``coarse`` -> ``reef``). Each class of a level names its group in the next level under
+that level's name; ``null`` sends it to nodata there. The first level is the one models
+predict: softmax channel ``i`` is ``schema.codes[i]``. Schemas travel with models and
+outputs as YAML or dicts, identified by a short :attr:`ClassSchema.fingerprint`.
+
+A new schema is a short YAML::
+
+    name: reef-or-not
+    levels:
+      detailed:
+        - {code: 1, name: water, color: "#1f4e8c", reef: not reef}
+        - {code: 2, name: coral, color: "#ff7f50", reef: reef}
+      reef:
+        - {code: 0, name: not reef, color: "#000000"}
+        - {code: 1, name: reef, color: "#ffffff"}
+
+Examples
+--------
+>>> import numpy as np
+>>> s = default_schema()
+>>> s.n_classes, s.levels
+(14, ('detailed', 'coarse', 'reef'))
+>>> s.level_names("coarse")
+('land', 'water', 'reef', 'non-reef', 'cloud')
+>>> s.remap(np.array([[1, 4, 14, -9999]], dtype="int16"), "reef").tolist()
+[[0, 1, 255, 255]]
+>>> s.group_matrix("coarse").shape
+(5, 14)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from reefdask.errors import InputNotFoundError, SchemaError
+
+__all__ = ["ClassEntry", "ClassSchema", "default_schema", "load_schema"]
+
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_ENTRY_KEYS = {"code", "name", "color"}
+_MAX_CODE = 254
+
+
+@dataclass(frozen=True)
+class ClassEntry:
+    """One class of one level; ``group`` is its class name in the next level (None: nodata)."""
+
+    code: int
+    name: str
+    color: str
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class ClassSchema:
+    """Classes at each level and the mappings between them (build with :meth:`from_dict`)."""
+
+    name: str
+    levels_: tuple[tuple[str, tuple[ClassEntry, ...]], ...]
+    description: str = ""
+    nodata: int = 255
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    # -- construction / serialisation ------------------------------------------
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ClassSchema:
+        """Build a schema from its dict form (as written by :meth:`to_dict`)."""
+        if not isinstance(d, dict) or not isinstance(d.get("levels"), dict) or not d["levels"]:
+            raise SchemaError(
+                "A class schema needs a 'levels' mapping of level name -> list of classes, "
+                "finest level first; see reefdask/data/classes/default.yaml for an example."
+            )
+        unknown = set(d) - {"name", "description", "nodata", "levels"}
+        if unknown:
+            raise SchemaError(
+                f"Unknown schema keys {sorted(unknown)}; allowed: name, description, nodata, levels."
+            )
+        names = list(d["levels"])
+        levels = []
+        for i, lvl in enumerate(names):
+            nxt = names[i + 1] if i + 1 < len(names) else None
+            entries = d["levels"][lvl]
+            if not isinstance(entries, list) or not entries:
+                raise SchemaError(
+                    f"Level {lvl!r} must be a non-empty list of classes like {{code: 1, name: x}}."
+                )
+            levels.append((str(lvl), tuple(_entry(lvl, e, nxt) for e in entries)))
+        return cls(
+            name=str(d.get("name", "unnamed")),
+            levels_=tuple(levels),
+            description=str(d.get("description", "") or ""),
+            nodata=d.get("nodata", 255),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON- and YAML-friendly dict form (round-trips through :meth:`from_dict`)."""
+        levels: dict[str, list[dict[str, Any]]] = {}
+        for i, (lvl, entries) in enumerate(self.levels_):
+            nxt = self.levels[i + 1] if i + 1 < len(self.levels) else None
+            rows = []
+            for e in entries:
+                row: dict[str, Any] = {"code": e.code, "name": e.name, "color": e.color}
+                if nxt is not None:
+                    row[nxt] = e.group
+                rows.append(row)
+            levels[lvl] = rows
+        return {"name": self.name, "description": self.description, "nodata": self.nodata, "levels": levels}
+
+    @classmethod
+    def from_yaml(cls, text: str) -> ClassSchema:
+        """Parse a schema from YAML text."""
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise SchemaError(f"Class schema is not valid YAML ({err}); fix the syntax.") from err
+        return cls.from_dict(data)
+
+    def to_yaml(self) -> str:
+        """Render the schema as YAML text, one flow-style line per class."""
+        d = self.to_dict()
+        head = {k: d[k] for k in ("name", "description", "nodata")}
+        lines = [f"{k}: {json.dumps(v)}" for k, v in head.items()] + ["levels:"]
+        for lvl, rows in d["levels"].items():
+            lines.append(f"  {json.dumps(lvl)}:")
+            lines += [f"    - {json.dumps(r, ensure_ascii=False)}" for r in rows]
+        return "\n".join(lines) + "\n"  # JSON flow mappings are valid YAML
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Short sha256 hex of the canonical JSON of :meth:`to_dict` (description excluded)."""
+        d = self.to_dict()
+        d.pop("description")
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    # -- lookups ---------------------------------------------------------------
+    @property
+    def levels(self) -> tuple[str, ...]:
+        """Level names, finest first."""
+        return tuple(lvl for lvl, _ in self.levels_)
+
+    def entries(self, level: str | None = None) -> tuple[ClassEntry, ...]:
+        """Return the classes of ``level`` (default: the detailed level)."""
+        if level is None:
+            return self.levels_[0][1]
+        for lvl, entries in self.levels_:
+            if lvl == level:
+                return entries
+        raise SchemaError(
+            f"Unknown class level {level!r}; schema {self.name!r} has levels {list(self.levels)}."
+        )
+
+    @property
+    def codes(self) -> tuple[int, ...]:
+        """Detailed codes in model-channel order."""
+        return self.level_codes(self.levels[0])
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Detailed class names in model-channel order."""
+        return self.level_names(self.levels[0])
+
+    @property
+    def colors(self) -> tuple[str, ...]:
+        """Detailed class colours (``#rrggbb``) in model-channel order."""
+        return self.level_colors(self.levels[0])
+
+    @property
+    def n_classes(self) -> int:
+        """Number of detailed classes (= model output channels)."""
+        return len(self.codes)
+
+    @cached_property
+    def index_of_code(self) -> dict[int, int]:
+        """Detailed code -> model channel index."""
+        return {c: i for i, c in enumerate(self.codes)}
+
+    def level_codes(self, level: str) -> tuple[int, ...]:
+        """Codes of ``level`` in declaration order."""
+        return tuple(e.code for e in self.entries(level))
+
+    def level_names(self, level: str) -> tuple[str, ...]:
+        """Names of ``level`` in declaration order."""
+        return tuple(e.name for e in self.entries(level))
+
+    def level_colors(self, level: str) -> tuple[str, ...]:
+        """Colours of ``level`` in declaration order."""
+        return tuple(e.color for e in self.entries(level))
+
+    def code_of(self, name: str, level: str | None = None) -> int:
+        """Return the code of class ``name`` at ``level`` (default: detailed)."""
+        for e in self.entries(level):
+            if e.name == name:
+                return e.code
+        raise SchemaError(
+            f"No class named {name!r} at level {level or self.levels[0]!r}; "
+            f"use one of {list(self.level_names(level or self.levels[0]))}."
+        )
+
+    def colormap(self, level: str | None = None) -> dict[int, tuple[int, int, int, int]]:
+        """``{code: (r, g, b, 255)}`` for ``rasterio``'s ``write_colormap``."""
+        return {e.code: (*(int(e.color[i : i + 2], 16) for i in (1, 3, 5)), 255) for e in self.entries(level)}
+
+    # -- mappings --------------------------------------------------------------
+    def lut(self, level: str, nodata: int | None = None, from_level: str | None = None) -> np.ndarray:
+        """Lookup table: index = code at ``from_level`` (default detailed), value = code at ``level``.
+
+        Length 256; undeclared codes and classes mapped to nothing hold ``nodata``
+        (default: the schema's, 255). dtype uint8 when ``nodata`` fits, else int16.
+        """
+        nodata = self.nodata if nodata is None else int(nodata)
+        src = self.levels[0] if from_level is None else from_level
+        i0, i1 = self._level_index(src), self._level_index(level)
+        if i1 < i0:
+            raise SchemaError(
+                f"Cannot map the coarser level {src!r} to the finer level {level!r}; "
+                f"map towards coarser levels in {list(self.levels)}."
+            )
+        dtype = np.uint8 if 0 <= nodata <= 255 else np.int16
+        out = np.full(256, nodata, dtype=dtype)
+        for e in self.entries(src):
+            name: str | None = e.name
+            for k in range(i0, i1):
+                name = None if name is None else self._group_of(k, name)
+            if name is not None:
+                out[e.code] = self.code_of(name, level)
+        return out
+
+    def remap(
+        self,
+        array: Any,
+        level: str,
+        nodata: int | None = None,
+        *,
+        from_level: str | None = None,
+        src_nodata: float | None = None,
+    ) -> Any:
+        """Map a NumPy or Dask array of codes to ``level``; nodata stays nodata.
+
+        Any value that is not a declared code (-9999, 255, NaN, ...) and ``src_nodata``
+        become ``nodata`` (default: the schema's, 255). Dask arrays stay lazy.
+        """
+        table = self.lut(level, nodata, from_level)
+        if type(array).__module__.startswith("dask"):
+            return array.map_blocks(_apply_lut, table, src_nodata, dtype=table.dtype)
+        return _apply_lut(np.asarray(array), table, src_nodata)
+
+    def group_matrix(self, level: str) -> np.ndarray:
+        """``(n_level, n_detailed)`` float32 0/1: ``M @ p`` sums detailed probabilities into groups."""
+        table = self.lut(level, nodata=255)
+        out_codes = self.level_codes(level)
+        m = np.zeros((len(out_codes), self.n_classes), dtype="float32")
+        for j, code in enumerate(self.codes):
+            if table[code] != 255:
+                m[out_codes.index(int(table[code])), j] = 1.0
+        return m
+
+    def _level_index(self, level: str) -> int:
+        self.entries(level)  # raises for unknown levels
+        return self.levels.index(level)
+
+    def _group_of(self, k: int, name: str) -> str | None:
+        return next(e.group for e in self.levels_[k][1] if e.name == name)
+
+
+def _apply_lut(block: np.ndarray, table: np.ndarray, src_nodata: float | None) -> np.ndarray:
+    a = np.asarray(block)
+    if a.dtype.kind == "f":
+        ok = np.isfinite(a)
+        a = np.where(ok, a, -1)
+    idx = a.astype(np.int64, copy=False)
+    bad = (idx < 0) | (idx > 255)
+    if src_nodata is not None:
+        bad |= np.asarray(block) == src_nodata
+    return table[np.where(bad, 255, idx)]  # codes are <= 254, so table[255] is nodata
+
+
+def _entry(level: str, e: Any, nxt: str | None) -> ClassEntry:
+    where = f"class {e!r} of level {level!r}"
+    if not isinstance(e, dict):
+        raise SchemaError(f"{where} must be a mapping like {{code: 1, name: land, color: '#a0845c'}}.")
+    allowed = _ENTRY_KEYS | ({nxt} if nxt else set())
+    unknown = set(e) - allowed
+    if unknown:
+        raise SchemaError(f"{where} has unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}.")
+    if nxt is not None and nxt not in e:
+        raise SchemaError(
+            f"{where} does not say its group in the next level: add '{nxt}: <name>' (or null for nodata)."
+        )
+    for key in ("code", "name"):
+        if key not in e:
+            raise SchemaError(f"{where} lacks '{key}'; every class needs code, name and color.")
+    code = e["code"]
+    if isinstance(code, bool) or not isinstance(code, int):
+        raise SchemaError(f"{where}: code {code!r} is not an integer; use an integer in 0..{_MAX_CODE}.")
+    group = e.get(nxt) if nxt else None
+    return ClassEntry(
+        code=code,
+        name=str(e["name"]),
+        color=str(e.get("color", "#808080")),
+        group=None if group is None else str(group),
+    )
+
+
+def _validate(s: ClassSchema) -> None:
+    seen_levels: set[str] = set()
+    for lvl, entries in s.levels_:
+        if lvl in seen_levels:
+            raise SchemaError(f"Level {lvl!r} is declared twice; give each level one unique name.")
+        seen_levels.add(lvl)
+        _validate_level(lvl, entries)
+    for (lvl, entries), (nxt, nxt_entries) in zip(s.levels_[:-1], s.levels_[1:], strict=True):
+        targets = {n.name for n in nxt_entries}
+        for e in entries:
+            if e.group is not None and e.group not in targets:
+                raise SchemaError(
+                    f"class {e.name!r} (code {e.code}) of level {lvl!r} maps to {nxt} group {e.group!r}, "
+                    f"which is not declared; use one of {sorted(targets)} or null for nodata."
+                )
+    all_codes = {e.code for _, entries in s.levels_ for e in entries}
+    nodata = s.nodata
+    if (
+        isinstance(nodata, bool)
+        or not isinstance(nodata, int)
+        or not 0 <= nodata <= 255
+        or nodata in all_codes
+    ):
+        raise SchemaError(
+            f"Schema nodata {nodata!r} must be an integer in 0..255 that is no class code; use 255."
+        )
+
+
+def _validate_level(lvl: str, entries: tuple[ClassEntry, ...]) -> None:
+    codes: dict[int, str] = {}
+    names: set[str] = set()
+    for e in entries:
+        where = f"class {e.name!r} (code {e.code}) of level {lvl!r}"
+        if not 0 <= e.code <= _MAX_CODE:
+            raise SchemaError(
+                f"{where}: code outside 0..{_MAX_CODE} (255 is reserved for nodata); renumber it."
+            )
+        if e.code in codes:
+            raise SchemaError(
+                f"{where}: code {e.code} is already used by {codes[e.code]!r}; give each class a unique code."
+            )
+        if e.name in names:
+            raise SchemaError(f"{where}: the name is used twice at this level; rename one.")
+        if not _COLOR.match(e.color):
+            raise SchemaError(f"{where}: colour {e.color!r} is not '#rrggbb'; write it like '#a0845c'.")
+        codes[e.code] = e.name
+        names.add(e.name)
+
+
+_DEFAULT: ClassSchema | None = None
+
+
+def default_schema() -> ClassSchema:
+    """Return the packaged 14-class reef schema (``reefdask/data/classes/default.yaml``)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        text = resources.files("reefdask").joinpath("data/classes/default.yaml").read_text()
+        _DEFAULT = ClassSchema.from_yaml(text)
+    return _DEFAULT
+
+
+def load_schema(path_or_url: Any) -> ClassSchema:
+    """Load a schema from a YAML path or fsspec URL, ``"default"``, a dict, or a schema (kept)."""
+    if isinstance(path_or_url, ClassSchema):
+        return path_or_url
+    if isinstance(path_or_url, dict):
+        return ClassSchema.from_dict(path_or_url)
+    if str(path_or_url) == "default":
+        return default_schema()
+    from reefdask.storage import exists, read_bytes
+
+    url = str(path_or_url)
+    if not exists(url):
+        raise InputNotFoundError(
+            f"Class schema {url!r} does not exist; pass a YAML file path or URL, or 'default'."
+        )
+    return ClassSchema.from_yaml(read_bytes(url).decode())
