@@ -198,8 +198,8 @@ class Quad:
         """The quad that holds the EPSG:3857 point ``(x, y)``."""
         n = _quads_per_side(level)
         side = 2 * HALF_WORLD / n
-        col = min(max(int(math.floor((x + HALF_WORLD) / side)), 0), n - 1)
-        row = min(max(int(math.floor((y + HALF_WORLD) / side)), 0), n - 1)
+        col = min(max(math.floor((x + HALF_WORLD) / side), 0), n - 1)
+        row = min(max(math.floor((y + HALF_WORLD) / side), 0), n - 1)
         return cls(col, row, level)
 
     @classmethod
@@ -227,12 +227,13 @@ def quads_in_bbox(
         xmax, ymax = lonlat_to_mercator(xmax, ymax)
     elif crs.upper() != "EPSG:3857":
         raise QuadIdError(f"Bounding boxes must be in EPSG:4326 or EPSG:3857, not {crs}; reproject first.")
-    lo = Quad.containing(xmin, ymin, level)
+    lo = Quad.containing(xmin + 1e-6, ymin + 1e-6, level)
     hi = Quad.containing(xmax, ymax, level)
     # a max edge that falls exactly on a quad boundary does not enter the next quad
-    if hi.x > lo.x and Quad(hi.x, hi.y, level).bounds()[0] == xmax:
+    eps = 1e-6  # metres: float noise in edges computed from different quads
+    if hi.x > lo.x and xmax <= Quad(hi.x, hi.y, level).bounds()[0] + eps:
         hi = Quad(hi.x - 1, hi.y, level)
-    if hi.y > lo.y and Quad(hi.x, hi.y, level).bounds()[1] == ymax:
+    if hi.y > lo.y and ymax <= Quad(hi.x, hi.y, level).bounds()[1] + eps:
         hi = Quad(hi.x, hi.y - 1, level)
     for row in range(lo.y, hi.y + 1):
         for col in range(lo.x, hi.x + 1):
@@ -241,22 +242,23 @@ def quads_in_bbox(
 
 def quads_for_geometry(geometry: Any, *, level: int = 15, crs: str = "EPSG:4326") -> list[Quad]:
     """Quads whose square intersects ``geometry`` (a shapely geometry or GeoJSON mapping)."""
+    import shapely
     from shapely.geometry import box, shape
 
     geom = shape(geometry) if isinstance(geometry, dict) else geometry
     if crs.upper() == "EPSG:4326":
-        from shapely.ops import transform as _transform
-
-        geom = _transform(lambda x, y, z=None: _project_many(x, y), geom)
+        geom = shapely.transform(geom, _project_many)
     elif crs.upper() != "EPSG:3857":
         raise QuadIdError(f"Geometries must be in EPSG:4326 or EPSG:3857, not {crs}; reproject first.")
-    return [q for q in quads_in_bbox(geom.bounds, level=level, crs="EPSG:3857") if box(*q.bounds()).intersects(geom)]
+    candidates = quads_in_bbox(geom.bounds, level=level, crs="EPSG:3857")
+    return [q for q in candidates if box(*q.bounds()).intersects(geom)]
 
 
-def _project_many(xs: Any, ys: Any) -> tuple[Any, Any]:
+def _project_many(coords: Any) -> Any:
+    """Project an ``(N, 2)`` array of lon/lat degrees to EPSG:3857 metres."""
     import numpy as np
 
-    lat = np.clip(np.asarray(ys, dtype="float64"), -_MAX_LAT, _MAX_LAT)
-    x = EARTH_RADIUS * np.radians(np.asarray(xs, dtype="float64"))
+    lat = np.clip(coords[:, 1], -_MAX_LAT, _MAX_LAT)
+    x = EARTH_RADIUS * np.radians(coords[:, 0])
     y = EARTH_RADIUS * np.log(np.tan(np.pi / 4 + np.radians(lat) / 2))
-    return x, y
+    return np.column_stack([x, y])
