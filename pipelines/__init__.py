@@ -1,0 +1,22 @@
+"""Pipeline entrypoints: ``python -m pipelines.<stage> CONFIG``.
+
+Thin wiring only: each entrypoint loads its stage's typed config and calls one library
+function. :data:`STAGES` maps a stage (and its example config ``configs/<stage>.yaml``)
+to the config model that validates it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+STAGES: dict[str, str] = {
+    "synth": "reefdask.config:SynthConfig",
+    "ingest": "reefdask.config:IngestConfig",
+}
+
+
+def config_model(stage: str) -> Any:
+    """The pydantic model that validates ``configs/<stage>.yaml``."""
+    module, _, name = STAGES[stage].partition(":")
+    return getattr(importlib.import_module(module), name)
