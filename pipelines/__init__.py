@@ -13,6 +13,7 @@ from typing import Any
 STAGES: dict[str, str] = {
     "synth": "reefdask.config:SynthConfig",
     "ingest": "reefdask.config:IngestConfig",
+    "acquire": "reefdask.acquire.manifest:Manifest",
 }
 
 

@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from reefdask.errors import ConfigError, InputNotFoundError, QuadIdError
 
-__all__ = ["Filters", "Source", "Manifest", "load_manifest", "validation_message"]
+__all__ = ["Filters", "Source", "Manifest", "load_manifest"]
 
 Kind = Literal["imagery", "labels", "boundaries", "baselines", "other"]
 
@@ -123,40 +123,28 @@ class Manifest(BaseModel):
         return self
 
     @classmethod
-    def from_yaml(cls, text: str, *, origin: str = "<manifest>") -> Manifest:
+    def from_yaml(cls, text: str) -> Manifest:
         """Parse and validate YAML text; errors name the key path and the fix."""
+        from reefdask.config import load_config
+
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as err:
-            raise ConfigError(f"{origin} is not valid YAML: {err}") from err
+            raise ConfigError(
+                f"The manifest is not valid YAML: {err}. Fix the syntax at the place shown."
+            ) from err
         if not isinstance(data, dict):
-            raise ConfigError(f"{origin} must be a YAML mapping with `destination` and `sources`.")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as err:
-            raise ConfigError(validation_message(err, origin)) from None
-
-
-def validation_message(err: ValidationError, origin: str) -> str:
-    """One readable message for a pydantic error: each bad key path and what is wrong."""
-    lines = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        what = e["msg"]
-        if e["type"] == "extra_forbidden":
-            what = "unknown key; remove it or fix its spelling"
-        lines.append(f"{where}: {what}")
-    return f"{origin} is invalid: " + "; ".join(lines)
+            raise ConfigError("A manifest must be a YAML mapping with `destination` and `sources`.")
+        return load_config(data, cls)
 
 
 def load_manifest(path: str | Path) -> Manifest:
     """Read and validate a manifest YAML file (local path or fsspec URL)."""
-    from reefdask.storage import read_bytes
+    from reefdask.config import load_config
 
     try:
-        text = read_bytes(str(path)).decode()
+        return load_config(str(path), Manifest)
     except InputNotFoundError:
         raise InputNotFoundError(
             f"Manifest {path} does not exist; pass the path of a manifest YAML."
         ) from None
-    return Manifest.from_yaml(text, origin=str(path))
