@@ -1,0 +1,215 @@
+"""Models on workers: fingerprint, load once per process, inspect, size the halo.
+
+The graph never carries a model: tasks carry the model's URL and fingerprint, and
+:func:`load_model` keeps one loaded copy per process keyed by that fingerprint.
+:class:`ModelPlugin` warms the cache on every worker of a distributed cluster.
+TensorFlow is imported only here, inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import threading
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from reefdask.errors import InputNotFoundError, ModelError
+from reefdask.storage import filesystem, is_local, read_bytes, strip_protocol
+
+__all__ = [
+    "ModelInfo",
+    "ModelPlugin",
+    "configure_threads",
+    "inspect_model",
+    "load_model",
+    "measure_receptive_field",
+    "weights_digest",
+]
+
+_CACHE: dict[str, Any] = {}
+_LOCK = threading.Lock()
+_THREADS_SET = False
+
+
+def weights_digest(model_url: str, storage_options: dict[str, Any] | None = None) -> str:
+    """sha256 of a saved model's weights and architecture, without TensorFlow.
+
+    For ``.keras`` archives the members are hashed in name order, leaving out
+    ``metadata.json`` (it holds the save date), so saving the same weights twice gives
+    the same digest. Other formats hash the file bytes.
+    """
+    try:
+        data = read_bytes(model_url, storage_options)
+    except InputNotFoundError as err:
+        raise InputNotFoundError(
+            f"Model {model_url} does not exist; pass the path or URL of a saved .keras model."
+        ) from err
+    h = hashlib.sha256()
+    if zipfile.is_zipfile(io.BytesIO(data)):
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            for name in sorted(zf.namelist()):
+                if name != "metadata.json":
+                    h.update(name.encode())
+                    h.update(zf.read(name))
+    else:
+        h.update(data)
+    return h.hexdigest()
+
+
+def configure_threads(n: int | None = None) -> None:
+    """Set TensorFlow's thread pools once per process (before its first op).
+
+    ``n`` defaults to this process's share of the cores: ``cpu_count // nthreads`` of
+    the Dask worker it runs in, or every core outside a worker. GPUs get memory
+    growth, so several processes can share one.
+    """
+    global _THREADS_SET
+    if _THREADS_SET:
+        return
+    import tensorflow as tf
+
+    if n is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        n = cores
+        try:
+            from distributed import get_worker
+
+            n = max(1, cores // max(1, get_worker().state.nthreads))
+        except (ImportError, ValueError):
+            pass
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(n))
+        tf.config.threading.set_inter_op_parallelism_threads(2)
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:  # TensorFlow already initialised in this process: keep its pools
+        pass
+    _THREADS_SET = True
+
+
+def load_model(model_url: str, fingerprint: str, storage_options: dict[str, Any] | None = None) -> Any:
+    """The Keras model at ``model_url``, loaded once per process and cached by fingerprint."""
+    key = f"{model_url}#{fingerprint}"
+    model = _CACHE.get(key)
+    if model is not None:
+        return model
+    with _LOCK:
+        model = _CACHE.get(key)
+        if model is None:
+            configure_threads()
+            import keras
+
+            path = _local_copy(model_url, fingerprint, storage_options)
+            try:
+                model = keras.models.load_model(path, compile=False)
+            except Exception as err:
+                raise ModelError(
+                    f"Cannot load the Keras model {model_url}: {err}. Save it with model.save('x.keras')."
+                ) from err
+            _CACHE[key] = model
+    return model
+
+
+def _local_copy(model_url: str, fingerprint: str, storage_options: dict[str, Any] | None) -> str:
+    if is_local(model_url):
+        return strip_protocol(model_url)
+    fs, path = filesystem(model_url, storage_options)
+    suffix = os.path.splitext(path)[1] or ".keras"
+    local = os.path.join(tempfile.gettempdir(), "reefdask-models", f"{fingerprint}{suffix}")
+    if not os.path.exists(local):
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        tmp = f"{local}.{os.getpid()}.part"
+        fs.get_file(path, tmp)
+        os.replace(tmp, local)
+    return local
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the engine needs to know about a model's shapes.
+
+    ``window`` is the fixed input size (None for fully convolutional models),
+    ``stride`` the total downsampling (product of pooling sizes and conv strides).
+    """
+
+    bands: int
+    n_classes: int
+    window: int | None
+    stride: int
+
+
+def inspect_model(model: Any) -> ModelInfo:
+    """Read input size, band count, class count and stride from a Keras model."""
+    shape = tuple(model.inputs[0].shape)
+    out = tuple(model.outputs[0].shape)
+    if len(shape) != 4 or len(out) != 4:
+        raise ModelError(
+            f"Expected a 2-D segmentation model (batch, y, x, band) -> (batch, y, x, class); "
+            f"got input {shape} and output {out}."
+        )
+    h, w = shape[1], shape[2]
+    if (h is None) != (w is None) or (h is not None and h != w):
+        raise ModelError(f"Model input {shape} must be square or fully convolutional (None, None, bands).")
+    stride = 1
+    for layer in model.layers:
+        name = type(layer).__name__
+        if "Transpose" in name or "UpSampling" in name:
+            continue
+        for attr in ("pool_size", "strides"):
+            value = getattr(layer, attr, None)
+            if value is not None and ("Pool" in name or "Conv" in name):
+                stride *= int(np.atleast_1d(value)[0])
+                break
+    return ModelInfo(bands=int(shape[3]), n_classes=int(out[3]), window=h, stride=max(1, stride))
+
+
+def measure_receptive_field(model: Any, info: ModelInfo, size: int = 128) -> int:
+    """Radius (px) of input that influences an output pixel, measured by perturbation.
+
+    Two random tiles that differ only in their centre pixel go through the model; the
+    radius of the output pixels that change is the receptive field. Capped at
+    ``size // 2`` (a model that sees further needs an explicit halo).
+    """
+    size = info.window or -(-size // info.stride) * info.stride
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, size, size, info.bands)).astype("float32")
+    x2 = x.copy()
+    c = size // 2
+    x2[0, c, c, :] += 5.0
+    a = np.asarray(model(x, training=False))
+    b = np.asarray(model(x2, training=False))
+    changed = np.argwhere(np.abs(a - b).max(axis=(0, 3)) > 1e-7)
+    if changed.size == 0:
+        return 0
+    return int(np.abs(changed - c).max())
+
+
+class ModelPlugin(WorkerPlugin):
+    """A Dask ``WorkerPlugin`` that loads the model into each worker's cache at start.
+
+    Register with ``client.register_plugin(ModelPlugin(url, fingerprint))``; tasks then
+    find the model loaded. Only the URL and fingerprint travel to workers.
+    """
+
+    name = "reefdask-model"
+
+    def __init__(self, model_url: str, fingerprint: str, storage_options: dict[str, Any] | None = None):
+        self.model_url = model_url
+        self.fingerprint = fingerprint
+        self.storage_options = storage_options
+        self.name = f"reefdask-model-{fingerprint}"
+
+    def setup(self, worker: Any) -> None:
+        """Load the model on the worker (called by distributed)."""
+        load_model(self.model_url, self.fingerprint, self.storage_options)
+
+    def teardown(self, worker: Any) -> None:
+        """Drop the cached model."""
+        _CACHE.pop(f"{self.model_url}#{self.fingerprint}", None)

@@ -1,0 +1,154 @@
+"""The output store: template first, provenance in its attributes, aligned region writes.
+
+The template (every array's metadata, coordinates and CRS, no data chunks) is written
+with ``xarray.Dataset.to_zarr(compute=False)``; chunk tasks then write exactly their
+own Zarr chunk with :func:`write_chunk`, which asserts the alignment. Unwritten chunks
+read back as the fill value, which *is* the nodata value (255, or NaN for float32).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from reefdask.errors import FingerprintMismatchError, StoreError
+from reefdask.predict.ledger import Ledger
+from reefdask.storage import exists, filesystem, is_local, join, read_bytes, strip_protocol
+
+__all__ = ["check_provenance", "ensure_template", "read_provenance", "write_chunk", "zarr_kwargs"]
+
+ATTR = "reefdask"
+_ARRAYS: dict[tuple[str, str, str], Any] = {}
+_LOCK = threading.Lock()
+
+
+def zarr_kwargs(store: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:
+    """Keyword arguments for xarray/zarr to address ``store`` (local path or fsspec URL)."""
+    from reefdask.storage import storage_options_for
+
+    if is_local(store):
+        return {"store": strip_protocol(store)}
+    return {"store": store, "storage_options": storage_options_for(store, storage_options)}
+
+
+def read_provenance(store: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The ``reefdask`` attributes of an existing output store, or None when there is no store."""
+    url = join(store, "zarr.json")
+    if not exists(url, storage_options):
+        return None
+    doc = json.loads(read_bytes(url, storage_options))
+    return dict(doc.get("attributes", {}).get(ATTR) or {})
+
+
+def check_provenance(
+    store: str, found: dict[str, Any], fingerprint: str, config: dict[str, Any], config_hash: str
+) -> None:
+    """Refuse to resume into a store made by another model, preprocessing or configuration."""
+    if not found:
+        raise StoreError(
+            f"{store} exists but is not a reefdask prediction output; choose another store "
+            "or pass overwrite=True (--overwrite) to replace it."
+        )
+    if found.get("fingerprint") != fingerprint:
+        raise FingerprintMismatchError(
+            f"{store} holds a prediction by model fingerprint {found.get('fingerprint')}, but this run's "
+            f"model + preprocessing fingerprint is {fingerprint}. Use another store, or pass "
+            "overwrite=True (--overwrite) to recompute it with this model."
+        )
+    if found.get("config_hash") != config_hash:
+        old = found.get("config") or {}
+        diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+        raise FingerprintMismatchError(
+            f"{store} was made with configuration {found.get('config_hash')} but this run has "
+            f"{config_hash} (differs in: {', '.join(diff) or 'unknown'}). Run with the same settings, "
+            "use another store, or pass overwrite=True (--overwrite)."
+        )
+
+
+def ensure_template(
+    store: str,
+    template: Any,
+    encoding: dict[str, Any],
+    provenance: dict[str, Any],
+    storage_options: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    wait: float = 60.0,
+) -> None:
+    """Write the output template once, safely against a concurrent run doing the same.
+
+    The template is written with ``mode="w-"`` (never wiping what another process
+    wrote), and the ledger marker only after it is complete; a process that loses the
+    race waits for the marker. ``overwrite`` deletes the store first.
+    """
+    ledger = Ledger(store, storage_options)
+    fs, path = filesystem(store, storage_options)
+    if overwrite and fs.exists(path):
+        fs.rm(path, recursive=True)
+    if ledger.ready():
+        return
+    ds = template.copy()
+    ds.attrs[ATTR] = provenance
+    kw = zarr_kwargs(store, storage_options)
+    try:
+        ds.to_zarr(**kw, mode="w-", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
+    except Exception as err:  # another process created it first, or an old incomplete template
+        if not _is_exists_error(err):
+            raise StoreError(f"Cannot write the output template to {store}: {err}") from err
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if ledger.ready():
+                return
+            time.sleep(0.2)
+        # nobody completed it: no data can have been written (writers wait for the marker)
+        ds.to_zarr(**kw, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
+    ledger.mark_ready()
+
+
+def _is_exists_error(err: Exception) -> bool:
+    name = type(err).__name__
+    return isinstance(err, FileExistsError) or "Contains" in name or "exist" in str(err).lower()
+
+
+def _array(store: str, name: str, storage_options: dict[str, Any] | None, token: str) -> Any:
+    key = (store, name, token)
+    arr = _ARRAYS.get(key)
+    if arr is None:
+        import zarr
+
+        with _LOCK:
+            kw = zarr_kwargs(store, storage_options)
+            group = zarr.open_group(
+                kw["store"], mode="r+", zarr_format=3, storage_options=kw.get("storage_options")
+            )
+            arr = _ARRAYS[key] = group[name]
+    return arr
+
+
+def write_chunk(
+    store: str,
+    name: str,
+    region: tuple[slice, ...],
+    block: np.ndarray,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    token: str = "",
+) -> None:
+    """Write ``block`` into ``region`` of array ``name``: exactly one Zarr chunk, asserted.
+
+    ``token`` keys the per-process cache of open arrays (the config hash), so a store
+    rewritten with another layout is reopened.
+    """
+    arr = _array(store, name, storage_options, token)
+    for sl, size, step in zip(region, arr.shape, arr.chunks, strict=True):
+        start, stop = sl.start or 0, size if sl.stop is None else sl.stop
+        assert start % step == 0 and (stop - start == step or stop == size), (
+            f"region {region} of {name} is not aligned to its Zarr chunks {arr.chunks}"
+        )
+    assert block.shape == tuple(
+        (s.stop or n) - (s.start or 0) for s, n in zip(region, arr.shape, strict=True)
+    )
+    arr[region] = block

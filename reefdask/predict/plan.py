@@ -1,0 +1,382 @@
+"""Plan a prediction before running it: grid, halo, strategy, fingerprint, what is left.
+
+:func:`plan_prediction` reads the model (once per process), its card, the imagery's
+metadata and the output store's ledger, and returns a :class:`PredictionPlan` that
+prints readably and can be inspected or tested without computing anything.
+
+Edges: beyond the data, tiles are padded with the model nodata encoding (-10), the
+value the model saw for nodata in training; a chunked run therefore equals one model
+call on the whole scene padded by the halo the same way (see the tests).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from reefdask.errors import ConfigError, ModelError
+from reefdask.nodata import MODEL_NODATA, get_nodata
+from reefdask.predict.ledger import Ledger
+from reefdask.predict.model import inspect_model, load_model, measure_receptive_field, weights_digest
+from reefdask.predict.output import check_provenance, read_provenance
+from reefdask.predict.preprocess import Preprocessing, short_hash
+
+__all__ = ["PredictionPlan", "plan_prediction", "resolve_imagery"]
+
+STRATEGIES = ("auto", "tiles", "windows")
+WINDOW_MODES = ("centre", "blend")
+
+
+@dataclass
+class PredictionPlan:
+    """Everything a prediction will do, decided before anything runs."""
+
+    scene: str
+    imagery: str
+    store: str
+    model: str
+    model_key: str
+    fingerprint: str
+    config: dict[str, Any]
+    config_hash: str
+    strategy: str  # "tiles" | "centre" | "blend"
+    chunk: int
+    halo: int
+    stride: int
+    window: int | None
+    step: int | None
+    shape: tuple[int, int, int]
+    n_classes: int
+    class_codes: tuple[int, ...]
+    output_dtype: str
+    batch_size: int
+    preprocessing: Preprocessing
+    preprocessing_source: str
+    nodata: float | None
+    overwrite: bool
+    store_state: str  # "new" | "resume" | "overwrite"
+    statuses: dict[tuple[int, int], str] = field(default_factory=dict)
+    storage_options: dict[str, Any] | None = None
+    source: Any = field(default=None, repr=False)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Chunks along y and x."""
+        return -(-self.shape[1] // self.chunk), -(-self.shape[2] // self.chunk)
+
+    @property
+    def chunks(self) -> list[tuple[int, int]]:
+        """All chunk positions, row-major."""
+        ny, nx = self.grid
+        return [(r, c) for r in range(ny) for c in range(nx)]
+
+    def _with(self, status: str) -> list[tuple[int, int]]:
+        return [k for k in self.chunks if self.statuses.get(k) == status]
+
+    @property
+    def done(self) -> list[tuple[int, int]]:
+        """Chunks recorded done."""
+        return self._with("done")
+
+    @property
+    def skipped(self) -> list[tuple[int, int]]:
+        """Chunks recorded skipped (all nodata)."""
+        return self._with("skipped")
+
+    @property
+    def failed(self) -> list[tuple[int, int]]:
+        """Chunks recorded failed (they are retried)."""
+        return self._with("failed")
+
+    @property
+    def todo(self) -> list[tuple[int, int]]:
+        """Chunks this run will compute: everything not done or skipped."""
+        return [k for k in self.chunks if self.statuses.get(k) not in ("done", "skipped")]
+
+    def describe(self) -> str:
+        """The plan as a few readable lines."""
+        b, h, w = self.shape
+        ny, nx = self.grid
+        strat = {
+            "tiles": f"tiles (one call per chunk + halo, stride {self.stride})",
+            "centre": f"windows {self.window} px every {self.step} px, centre crop",
+            "blend": f"windows {self.window} px every {self.step} px, Hann blend",
+        }[self.strategy]
+        unit = "percent 0-100, 255 = nodata" if self.output_dtype == "uint8" else "float32, NaN = nodata"
+        return "\n".join(
+            [
+                f"Prediction plan for scene {self.scene}",
+                f"  imagery   : {self.imagery} ({b} bands x {h} x {w}, nodata {self.nodata})",
+                f"  model     : {self.model}",
+                f"  fingerprint: {self.fingerprint} (preprocessing from {self.preprocessing_source}: "
+                f"bands {list(self.preprocessing.bands)}, scaler {self.preprocessing.scaler.get('kind')})",
+                f"  strategy  : {strat}",
+                f"  chunk     : {self.chunk} px, halo {self.halo} px, grid {ny} x {nx} = {ny * nx} chunks",
+                f"  store     : {self.store} ({self.store_state}, config {self.config_hash})",
+                f"  ledger    : {len(self.done)} done, {len(self.skipped)} skipped, {len(self.failed)} failed"
+                f" (retried), {len(self.todo)} to do",
+                f"  outputs   : probabilities (class={self.n_classes}, y, x) {self.output_dtype} ({unit}); "
+                f"classes (y, x) uint8 codes {list(self.class_codes)}, 255 = nodata",
+            ]
+        )
+
+    def __str__(self) -> str:
+        return self.describe()
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.describe())}</pre>"
+
+
+def resolve_imagery(
+    imagery: Any, chunk: int, storage_options: dict[str, Any] | None = None
+) -> tuple[Any, str]:
+    """``(DataArray (band, y, x), description)`` from a DataArray or a URL (via ``open_imagery``)."""
+    import xarray as xr
+
+    if isinstance(imagery, xr.DataArray):
+        da, desc = imagery, f"<DataArray {imagery.name or 'imagery'}>"
+    else:
+        from reefdask.io import open_imagery
+
+        da, desc = open_imagery(str(imagery), chunks=chunk, storage_options=storage_options), str(imagery)
+    if tuple(da.dims) != ("band", "y", "x"):
+        raise ConfigError(
+            f"Imagery {desc} has dims {da.dims}; reefdask wants ('band', 'y', 'x'): "
+            "transpose it with da.transpose('band', 'y', 'x')."
+        )
+    if "band" not in da.coords:
+        da = da.assign_coords(band=np.arange(1, da.sizes["band"] + 1))
+    return da, desc
+
+
+def _scene_name(imagery: Any, da: Any, scene: str | None) -> str:
+    if scene is None:
+        if isinstance(imagery, str) or hasattr(imagery, "__fspath__"):
+            scene = re.split(r"[/\\]", str(imagery).rstrip("/"))[-1].split(".")[0]
+        else:
+            scene = str(da.attrs.get("scene") or da.name or "scene")
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", scene) or "scene"
+
+
+def _codes(classes: Any, card: Any, n: int) -> tuple[int, ...]:
+    if classes is None and card is not None:
+        classes = card.codes()
+    if classes is None:
+        from reefdask.classes import default_schema
+
+        schema = default_schema()
+        return tuple(schema.codes) if schema.n_classes == n else tuple(range(1, n + 1))
+    if hasattr(classes, "codes"):
+        classes = list(classes.codes)
+    elif isinstance(classes, dict):
+        from reefdask.classes import ClassSchema
+
+        classes = list(ClassSchema.from_dict(classes).codes)
+    codes = tuple(int(c) for c in classes)
+    if len(codes) != n:
+        raise ConfigError(
+            f"{len(codes)} class codes given but the model outputs {n} classes; "
+            "pass one code per softmax channel."
+        )
+    if any(not 0 <= c < 255 for c in codes):
+        raise ConfigError(f"Class codes {codes} must be within 0..254 (255 is nodata).")
+    return codes
+
+
+def _round_up(v: int, m: int) -> int:
+    return -(-v // m) * m
+
+
+def _geometry(
+    strategy: str,
+    info: Any,
+    card: Any,
+    model: Any,
+    chunk: int,
+    halo: int | None,
+    window: int | None,
+    window_mode: str,
+) -> tuple[str, int, int | None, int | None]:
+    """``(strategy, halo, window, step)`` from the model's shape, its card and the arguments."""
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"strategy {strategy!r} is unknown; use one of {STRATEGIES}.")
+    if window_mode not in WINDOW_MODES:
+        raise ConfigError(f"window_mode {window_mode!r} is unknown; use one of {WINDOW_MODES}.")
+    if strategy == "auto":
+        strategy = "tiles" if info.window is None else "windows"
+    if strategy == "tiles":
+        if info.window is not None:
+            raise ConfigError(
+                f"The model takes fixed {info.window}-px inputs, so it cannot run as tiles; "
+                "use strategy='windows' (or 'auto')."
+            )
+        if chunk % info.stride:
+            raise ConfigError(
+                f"chunk={chunk} is not a multiple of the model's stride {info.stride}; "
+                f"use chunk={_round_up(chunk, info.stride)}."
+            )
+        if halo is None and card is not None:
+            halo = card.halo if card.halo is not None else card.receptive_field
+        if halo is None:
+            halo = measure_receptive_field(model, info)
+        return "tiles", _round_up(int(halo), info.stride), None, None
+    size = info.window or window or (2 * card.window_radius if card and card.window_radius else None)
+    if size is None:
+        raise ConfigError(
+            "strategy='windows' with a fully convolutional model needs a window size: "
+            "pass window=256 (--window) or set window_radius in the model card."
+        )
+    if window_mode == "centre":
+        if halo is not None:
+            step = size - 2 * int(halo)
+        elif card is not None and card.loss_window_radius:
+            step = 2 * card.loss_window_radius
+        else:
+            step = size // 2
+        if step <= 0 or (size - step) % 2:
+            raise ConfigError(
+                f"Windows of {size} px keeping {step} px leave no even margin; choose a halo "
+                f"below {size // 2} px."
+            )
+        halo = (size - step) // 2
+    else:
+        step = size - int(halo) if halo is not None else size // 2
+        if not 0 < step <= size:
+            raise ConfigError(f"A blend halo must be below the window size {size}; got {halo}.")
+        halo = size - step
+    if chunk % step:
+        raise ConfigError(
+            f"chunk={chunk} must be a multiple of the window step {step} so windows sit on one "
+            f"lattice across chunks; use chunk={_round_up(chunk, step)}."
+        )
+    return ("centre" if window_mode == "centre" else "blend"), int(halo), int(size), int(step)
+
+
+def plan_prediction(
+    imagery: Any,
+    model: str,
+    store: str,
+    *,
+    chunk: int = 1024,
+    halo: int | None = None,
+    strategy: str = "auto",
+    batch_size: int | None = None,
+    output_dtype: str = "uint8",
+    overwrite: bool = False,
+    window: int | None = None,
+    window_mode: str = "centre",
+    bands: list[int] | None = None,
+    scaler: dict[str, Any] | None = None,
+    classes: Any = None,
+    scene: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> PredictionPlan:
+    """Decide everything about a prediction without computing any chunk.
+
+    Parameters are those of :func:`reefdask.predict`. ``bands``/``scaler``/``classes``
+    override the model card; without a card they default to every imagery band, no
+    scaling, and the default class schema (or ``1..n``).
+
+    Raises
+    ------
+    FingerprintMismatchError
+        The store holds output of another model, preprocessing or configuration
+        (and ``overwrite`` is False).
+    """
+    from reefdask.modelcard import read_card
+
+    if output_dtype not in ("uint8", "float32"):
+        raise ConfigError(f"output_dtype {output_dtype!r} is unknown; use 'uint8' or 'float32'.")
+    if chunk <= 0:
+        raise ConfigError(f"chunk must be positive, got {chunk}.")
+    model = str(model)
+    da, desc = resolve_imagery(imagery, chunk, storage_options)
+    card = read_card(model, storage_options)
+    labels = [int(b) for b in da.coords["band"].values]
+    pre = Preprocessing(
+        bands=tuple(bands or (card.bands if card else labels)),
+        scaler=scaler or (card.scaler if card else {"kind": "none"}),
+        nodata_encoding=card.nodata_encoding if card else MODEL_NODATA,
+    )
+    pre.band_indices(labels)
+    source_of_pre = "arguments" if (bands or scaler) else ("model card" if card else "defaults")
+    model_key = weights_digest(model, storage_options)[:16]
+    keras_model = load_model(model, model_key, storage_options)
+    info = inspect_model(keras_model)
+    if info.bands != len(pre.bands):
+        raise ModelError(
+            f"The model takes {info.bands} bands but preprocessing selects {list(pre.bands)}; "
+            "pass bands=[...] (--bands) matching the model."
+        )
+    if card is not None and card.stride > 1:
+        info = type(info)(info.bands, info.n_classes, info.window, card.stride)
+    codes = _codes(classes, card, info.n_classes)
+    pre = Preprocessing(pre.bands, pre.scaler, pre.nodata_encoding, codes)
+    fingerprint = short_hash({"weights": model_key, "preprocessing": pre.to_dict()})
+    strat, halo_px, size, step = _geometry(
+        strategy, info, card, keras_model, chunk, halo, window, window_mode
+    )
+    name = _scene_name(imagery, da, scene)
+    transform = (
+        [float(da.x.values[0]), float(da.y.values[0])] if "x" in da.coords and "y" in da.coords else []
+    )
+    config = {
+        "scene": name,
+        "imagery": desc,
+        "shape": list(da.shape),
+        "dtype": str(da.dtype),
+        "bands": labels,
+        "origin": transform,
+        "chunk": chunk,
+        "halo": halo_px,
+        "strategy": strat,
+        "window": size,
+        "step": step,
+        "output_dtype": output_dtype,
+        "class_codes": list(codes),
+    }
+    config_hash = short_hash(config)
+    found = None if overwrite else read_provenance(store, storage_options)
+    statuses: dict[tuple[int, int], str] = {}
+    if found is not None:
+        check_provenance(store, found, fingerprint, config, config_hash)
+        statuses = Ledger(store, storage_options).statuses()
+    return PredictionPlan(
+        scene=name,
+        imagery=desc,
+        store=str(store),
+        model=model,
+        model_key=model_key,
+        fingerprint=fingerprint,
+        config=config,
+        config_hash=config_hash,
+        strategy=strat,
+        chunk=chunk,
+        halo=halo_px,
+        stride=info.stride,
+        window=size,
+        step=step,
+        shape=tuple(da.shape),
+        n_classes=info.n_classes,
+        class_codes=codes,
+        output_dtype=output_dtype,
+        batch_size=batch_size or (1 if strat == "tiles" else 16),
+        preprocessing=pre,
+        preprocessing_source=source_of_pre,
+        nodata=get_nodata(da),
+        overwrite=overwrite,
+        store_state="overwrite" if overwrite else ("resume" if found is not None else "new"),
+        statuses=statuses,
+        storage_options=storage_options,
+        source=da,
+    )
+
+
+def new_run_id() -> str:
+    """A short id stamped on this run's ledger records."""
+    return uuid.uuid4().hex[:12]
