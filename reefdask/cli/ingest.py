@@ -1,0 +1,34 @@
+"""``reefdask ingest``: rasters into a Zarr v3 cube (wiring over :func:`reefdask.cube.ingest`)."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from reefdask.cli import app
+
+__all__ = ["ingest_command"]
+
+
+@app.command("ingest")
+def ingest_command(
+    sources: list[str] = typer.Argument(
+        ..., help="Raster files (GeoTIFF/COG/VRT), folders or glob patterns; local paths or fsspec URLs."
+    ),
+    store: str = typer.Option(..., "--store", help="Zarr store path or URL (created when absent)."),
+    chunk: int = typer.Option(1024, "--chunk", min=1, help="Chunk size in pixels along y and x."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Rewrite scenes that are already complete."),
+    compression: str = typer.Option("zstd", "--compression", help="zstd, deflate or none."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Ingest rasters into a Zarr cube, one group per scene; complete scenes are skipped.
+
+    Exits with status 1 when a source could not be ingested (the others still are).
+    """
+    from reefdask.cube import ingest
+
+    report = ingest(sources, store, chunk=chunk, overwrite=overwrite, compression=compression)
+    typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
+    if report.failed:
+        raise typer.Exit(1)

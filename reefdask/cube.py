@@ -1,0 +1,234 @@
+"""Zarr v3 imagery cubes: one group per scene, written chunk by chunk, resumable.
+
+Layout of a cube store (any fsspec URL)::
+
+    STORE/zarr.json                 root group; attrs["reefdask_cube"]: bands, dtype, CRS
+    STORE/<scene>/zarr.json         group attrs: provenance + ``reefdask_status``
+    STORE/<scene>/imagery           (band, y, x) array, chunks (all bands, chunk, chunk)
+    STORE/<scene>/{band,y,x,spatial_ref}   coordinates (CRS + transform, rioxarray style)
+
+A scene id is the quad id when the file is named after one (``L15-0123E-0456N.tif``),
+else the file's stem. Each scene is written in two steps: the template (metadata,
+coordinates, ``reefdask_status = "writing"``), then the data, chunk by chunk, with
+Dask. Only after every chunk of a scene is stored does a task that depends on all of
+them set ``reefdask_status = "complete"`` (the last write of the scene). A run that
+is killed leaves at worst a scene marked ``writing``: the next run redoes exactly
+those and skips the complete ones, and :func:`open_cube` refuses them.
+
+Every scene opens with plain xarray::
+
+    xr.open_zarr(STORE, group=SCENE, consolidated=False, zarr_format=3)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import xarray as xr
+import zarr
+
+from reefdask.errors import ConfigError, MissingCRSError, NotARasterError, StoreError
+from reefdask.grid import Quad
+from reefdask.io import band_selection, normalise_chunks
+from reefdask.storage import storage_options_for
+
+if TYPE_CHECKING:  # defined in reefdask.cube_ingest (which imports this module), served by __getattr__
+    from reefdask.cube_ingest import IngestReport, ingest
+
+__all__ = [
+    "CUBE_KEY",
+    "STATUS_KEY",
+    "IngestReport",
+    "ingest",
+    "cube_attrs",
+    "list_scenes",
+    "open_cube",
+    "open_zarr_imagery",
+    "scene_id",
+]
+
+#: root-group attribute describing the cube (bands, dtype, CRS all scenes share)
+CUBE_KEY = "reefdask_cube"
+#: scene-group attribute: "writing" while data is written, "complete" once it is durable
+STATUS_KEY = "reefdask_status"
+
+
+def scene_id(url: str) -> str:
+    """The scene id of a source: its quad id when it is named after one, else its stem.
+
+    >>> scene_id("gs://b/mosaic/belize/L15-0123E-0456N.tif"), scene_id("/data/reef site.tif")
+    ('L15-0123E-0456N', 'reef_site')
+    """
+    stem = os.path.basename(str(url).rstrip("/"))
+    for ext in (".tiff", ".tif", ".vrt", ".zarr", ".jp2", ".img"):
+        if stem.lower().endswith(ext):
+            stem = stem[: -len(ext)]
+            break
+    try:
+        return str(Quad.parse(stem))
+    except ValueError:
+        pass
+    clean = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem).lstrip(".")
+    if not clean:
+        raise ConfigError(f"Cannot derive a scene id from {url!r}; rename the file to a plain name.")
+    return clean
+
+
+def _root(store: str, storage_options: dict[str, Any] | None, mode: str = "r") -> Any:
+    opts = storage_options_for(store, storage_options) or None
+    try:
+        return zarr.open_group(store, mode=mode, storage_options=opts if "://" in store else None)  # type: ignore[arg-type]
+    except FileNotFoundError as err:
+        from reefdask.errors import InputNotFoundError
+
+        raise InputNotFoundError(f"No Zarr store at {store}; ingest imagery into it first.") from err
+
+
+def cube_attrs(store: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The cube description in the root group's attributes, or None when absent."""
+    try:
+        root = _root(store, storage_options)
+    except FileNotFoundError:
+        return None
+    value = root.attrs.get(CUBE_KEY)
+    return dict(value) if value else None
+
+
+def list_scenes(
+    store: str, complete_only: bool = True, storage_options: dict[str, Any] | None = None
+) -> list[str]:
+    """Sorted scene ids of a cube; with ``complete_only`` only scenes whose data is complete."""
+    store = os.fspath(store)
+    try:
+        root = _root(store, storage_options)
+    except FileNotFoundError:
+        return []
+    scenes = []
+    for name, group in root.groups():
+        if not complete_only or group.attrs.get(STATUS_KEY) == "complete":
+            scenes.append(name)
+    return sorted(scenes)
+
+
+def open_cube(
+    store: str | os.PathLike[str],
+    scene: str | None = None,
+    *,
+    chunks: int | tuple[int, int] | None = None,
+    bands: Any = None,
+    storage_options: dict[str, Any] | None = None,
+) -> xr.DataArray:
+    """Open one complete scene of a cube as a lazy ``(band, y, x)`` DataArray.
+
+    ``scene=None`` opens the cube's only scene (an error names them when there are
+    several). ``chunks=None`` keeps the store's chunks. Scenes still marked
+    ``writing`` (an interrupted ingest) are refused with :class:`StoreError`.
+    """
+    store = os.fspath(store)
+    if scene is None:
+        scenes = list_scenes(store, storage_options=storage_options)
+        if len(scenes) != 1:
+            raise ConfigError(
+                f"{store} holds {len(scenes)} complete scenes ({', '.join(scenes[:5])}"
+                f"{'...' if len(scenes) > 5 else ''}); pass scene= (see list_scenes)."
+            )
+        scene = scenes[0]
+    root = _root(store, storage_options)
+    if scene not in root:
+        raise ConfigError(f"{store} has no scene {scene!r}; choose one of list_scenes({store!r}).")
+    status = root[scene].attrs.get(STATUS_KEY)
+    if status != "complete":
+        raise StoreError(
+            f"Scene {scene!r} of {store} is incomplete (status {status!r}: an ingest was interrupted); "
+            "rerun `reefdask ingest` on its source to finish it."
+        )
+    return _open_group(store, scene, chunks, bands, storage_options_for(store, storage_options))
+
+
+def open_zarr_imagery(
+    url: str,
+    *,
+    chunks: tuple[int, int] | None = None,
+    bands: Any = None,
+    storage_options: dict[str, Any] | None = None,
+) -> xr.DataArray:
+    """Imagery from a Zarr group: a cube scene, a one-scene cube, or a group with one image.
+
+    Used by :func:`reefdask.io.open_imagery` for Zarr URLs.
+    """
+    try:
+        root = _root(url, storage_options)
+    except (FileNotFoundError, ValueError, zarr.errors.BaseZarrError) as err:  # type: ignore[attr-defined]
+        raise NotARasterError(
+            f"{url} is a directory but not a Zarr store ({err}); point to a raster file."
+        ) from err
+    if STATUS_KEY in root.attrs:  # a cube scene addressed directly: STORE/SCENE
+        parent, scene = url.rstrip("/").rsplit("/", 1)
+        return open_cube(parent, scene, chunks=chunks, bands=bands, storage_options=storage_options)
+    if CUBE_KEY in root.attrs:
+        return open_cube(url, None, chunks=chunks, bands=bands, storage_options=storage_options)
+    return _open_group(url, None, chunks, bands, storage_options_for(url, storage_options))
+
+
+def _open_group(store: str, group: str | None, chunks: Any, bands: Any, opts: dict[str, Any]) -> xr.DataArray:
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+    ds = xr.open_zarr(
+        store,
+        group=group,
+        consolidated=False,
+        chunks={},
+        storage_options=opts or None,
+        mask_and_scale=False,
+        decode_coords="all",
+    )
+    if "spatial_ref" in ds.data_vars:
+        ds = ds.set_coords("spatial_ref")
+    name = "imagery" if "imagery" in ds.data_vars else None
+    if name is None:
+        cands = [v for v, a in ds.data_vars.items() if a.dims == ("band", "y", "x")]
+        if len(cands) != 1:
+            where = f"{store}" + (f" (group {group})" if group else "")
+            raise NotARasterError(
+                f"{where} has no 'imagery' variable and {len(cands)} (band, y, x) variables "
+                f"({list(ds.data_vars)}); name the image variable 'imagery'."
+            )
+        name = cands[0]
+    da = ds[name]
+    if da.rio.crs is None:
+        raise MissingCRSError(
+            f"{store} {group or ''}: the imagery has no CRS (no spatial_ref coordinate); "
+            "write one with da.rio.write_crs(...) before storing it."
+        )
+    names = [str(n) for n in da.attrs.get("band_names", [f"band{int(b)}" for b in da["band"].values])]
+    numbers = [int(b) for b in da["band"].values]
+    picked = band_selection(bands, names, numbers, store)
+    if picked != list(range(len(numbers))):
+        da = da.isel(band=picked)
+        names = [names[i] for i in picked]
+    if chunks is not None:
+        cy, cx = normalise_chunks(chunks)
+        da = da.chunk({"band": -1, "y": cy, "x": cx})
+    elif len(da.chunks[0]) > 1:
+        da = da.chunk({"band": -1})
+    attrs = dict(da.attrs)
+    attrs.update(band_names=names, long_name=tuple(names))
+    attrs.setdefault("nodata", _nodata_from(attrs))
+    attrs["source"] = store if group is None else f"{store.rstrip('/')}/{group}"
+    da.attrs = attrs
+    return da
+
+
+def _nodata_from(attrs: dict[str, Any]) -> Any:
+    value = attrs.get("_FillValue")
+    return None if value is None else value
+
+
+def __getattr__(name: str) -> Any:
+    # the write side lives in reefdask.cube_ingest, which imports this module
+    if name in ("ingest", "IngestReport"):
+        import importlib
+
+        return getattr(importlib.import_module("reefdask.cube_ingest"), name)
+    raise AttributeError(f"module 'reefdask.cube' has no attribute {name!r}")

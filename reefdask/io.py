@@ -1,0 +1,334 @@
+"""Read imagery as lazy ``(band, y, x)`` DataArrays from GeoTIFF, COG, VRT and Zarr.
+
+One function, :func:`open_imagery`, serves local paths and every fsspec URL
+(``gs://``, ``memory://``, ``http(s)://``). Rasters are read by GDAL through rasterio:
+local paths directly, other URLs through an fsspec filesystem handed to rasterio as
+its ``opener`` (GDAL then reads byte ranges lazily; nothing is copied whole).
+
+Why not ``rioxarray.open_rasterio(..., chunks=...)``: it shares one open dataset
+between the threads of a worker (unsafe with ``lock=False`` on a file object) and
+puts that handle in the graph. Here each chunk task opens the raster itself, reads
+its window (and the alpha band's), applies the nodata policy and closes it, so the
+graph holds only the URL and plain options: picklable, thread-safe, and the same on
+the threaded scheduler, a LocalCluster or SLURM workers. CRS and transform are kept
+the rioxarray way (a ``spatial_ref`` coordinate), so ``da.rio`` works on the result.
+
+Nodata follows :mod:`reefdask.nodata`: an alpha band (GDAL colour interpretation
+ALPHA, or the 4th band of 4-band uint8 RGB imagery) or an internal mask is consumed,
+pixels it marks become nodata in every band, and it is dropped.
+
+:func:`write_cog` (in :mod:`reefdask.cog`) is re-exported here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import dask.array as dsa
+import numpy as np
+import rasterio
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+from dask.base import tokenize
+from rasterio.enums import ColorInterp, MaskFlags
+from rasterio.windows import Window
+
+from reefdask.cog import write_cog
+from reefdask.errors import ConfigError, InputNotFoundError, MissingCRSError, NotARasterError
+from reefdask.nodata import IMAGERY_NODATA, apply_alpha
+from reefdask.storage import filesystem, is_local, storage_options_for, strip_protocol
+
+__all__ = ["open_imagery", "write_cog", "raster_grid", "normalise_chunks", "band_selection"]
+
+BandSpec = Sequence[int | str] | int | str | None
+
+
+def open_imagery(
+    url: str | os.PathLike[str],
+    *,
+    chunks: int | tuple[int, int] | dict[str, int] = 1024,
+    bands: BandSpec = None,
+    storage_options: dict[str, Any] | None = None,
+    alpha: bool | None = None,
+) -> xr.DataArray:
+    """Open a raster or an imagery Zarr lazily as a ``(band, y, x)`` DataArray.
+
+    Parameters
+    ----------
+    url
+        A local path or fsspec URL of a GeoTIFF/COG/VRT, a reefdask cube scene
+        (``store/SCENE``), a single-scene cube, or a Zarr group with an ``imagery``
+        variable.
+    chunks
+        Chunk size along ``y`` and ``x`` (an int, a ``(y, x)`` pair or a dict); the
+        band axis is never split.
+    bands
+        Bands to keep: 1-based numbers as GDAL counts them, or names (descriptions or
+        colour interpretations such as ``"red"``). ``None`` keeps every data band.
+    storage_options
+        fsspec options (merged with the GCS emulator's when one is configured).
+    alpha
+        ``None`` detects an alpha band or internal mask; ``False`` reads every band as
+        data; ``True`` insists on an alpha band (the last band when none is tagged).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dask-backed, with ``band`` (1-based numbers), ``y``, ``x`` and ``spatial_ref``
+        coordinates, ``attrs["nodata"]`` and ``attrs["band_names"]``.
+
+    Raises
+    ------
+    InputNotFoundError, NotARasterError, MissingCRSError
+        Each message names the input and the fix.
+
+    Examples
+    --------
+    >>> import numpy as np, rasterio, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "rgba.tif")
+    >>> data = np.full((4, 8, 8), 200, dtype="uint8"); data[3, :, :2] = 0   # alpha 0 on 2 columns
+    >>> with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=4, dtype="uint8",
+    ...                    crs="EPSG:3857", transform=rasterio.Affine(10, 0, 0, 0, -10, 80)) as f:
+    ...     f.write(data)
+    >>> da = open_imagery(path, chunks=4)
+    >>> da.dims, da.sizes["band"], da.attrs["nodata"], da.attrs["band_names"]
+    (('band', 'y', 'x'), 3, 0, ['red', 'green', 'blue'])
+    >>> int(da[0, 0, 0]), int(da[0, 0, 5]), da.rio.crs.to_epsg(), da.chunks[1]
+    (0, 200, 3857, (4, 4))
+    """
+    url = os.fspath(url)
+    cy, cx = normalise_chunks(chunks)
+    opts = storage_options_for(url, storage_options)
+    fs, path = filesystem(url, opts)
+    if is_local(url):
+        path = strip_protocol(url)
+        if not os.path.exists(path):
+            raise InputNotFoundError(f"{url} does not exist; check the path (and that the file was copied).")
+    elif not fs.exists(path):
+        raise InputNotFoundError(
+            f"{url} does not exist; check the URL, the bucket name and your credentials or emulator settings."
+        )
+    if fs.isdir(path):
+        from reefdask.cube import open_zarr_imagery
+
+        return open_zarr_imagery(url, chunks=(cy, cx), bands=bands, storage_options=opts)
+    return _open_raster(url, fs, path, (cy, cx), bands, opts, alpha)
+
+
+def normalise_chunks(chunks: int | tuple[int, int] | dict[str, int]) -> tuple[int, int]:
+    """``(y, x)`` chunk sizes from an int, a pair or a dict; positive or :class:`ConfigError`.
+
+    >>> normalise_chunks(256), normalise_chunks({"y": 128, "x": 64})
+    ((256, 256), (128, 64))
+    """
+    if isinstance(chunks, dict):
+        pair = (chunks.get("y", 1024), chunks.get("x", 1024))
+    elif isinstance(chunks, int | np.integer):
+        pair = (int(chunks), int(chunks))
+    else:
+        pair = tuple(chunks)  # type: ignore[assignment]
+    if len(pair) != 2 or not all(isinstance(c, int | np.integer) and c > 0 for c in pair):
+        raise ConfigError(f"chunks={chunks!r} is not a positive size; pass an int such as 1024 or (y, x).")
+    return int(pair[0]), int(pair[1])
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Everything a chunk task needs to read its window: plain, picklable values."""
+
+    url: str
+    storage_options: dict[str, Any]
+    indexes: tuple[int, ...]
+    mask: str  # "none", "alpha" or "internal"
+    alpha_index: int
+    nodata: Any
+    dtype: str
+
+
+@contextmanager
+def _dataset(url: str, storage_options: dict[str, Any]) -> Iterator[Any]:
+    """Open ``url`` with rasterio (fsspec opener for non-local URLs), mapping errors to reefdask's."""
+    try:
+        if is_local(url):
+            ds = rasterio.open(strip_protocol(url))
+        else:
+            fs, path = filesystem(url, storage_options)
+            ds = rasterio.open(path, opener=fs)
+    except rasterio.errors.RasterioIOError as err:
+        raise NotARasterError(
+            f"{url} cannot be read as a raster ({err}); check it is a GeoTIFF/COG/VRT and re-copy it "
+            "if it is truncated or corrupt."
+        ) from err
+    try:
+        yield ds
+    finally:
+        ds.close()
+
+
+def _read_block(source: _Source, block_info: Any = None) -> np.ndarray:
+    """Read one ``(band, y, x)`` block of ``source``; the alpha band or mask becomes nodata."""
+    (_, _), (y0, y1), (x0, x1) = block_info[None]["array-location"]
+    window = Window(x0, y0, x1 - x0, y1 - y0)
+    with _dataset(source.url, source.storage_options) as ds:
+        try:
+            data = ds.read(list(source.indexes), window=window)
+            if source.mask == "none":
+                return data
+            if source.mask == "alpha":
+                mask = ds.read(source.alpha_index, window=window)
+            else:
+                mask = ds.read_masks(source.indexes[0], window=window)
+        except rasterio.errors.RasterioIOError as err:
+            raise NotARasterError(
+                f"{source.url} is corrupt in rows {y0}:{y1}, columns {x0}:{x1} ({err}); re-copy the file."
+            ) from err
+    return apply_alpha(data, mask, source.nodata)
+
+
+def raster_grid(height: int, width: int, transform: Any) -> dict[str, np.ndarray]:
+    """Pixel-centre ``y`` and ``x`` coordinates of a north-up grid, as rioxarray makes them.
+
+    >>> from affine import Affine
+    >>> g = raster_grid(2, 3, Affine(10, 0, 100, 0, -10, 50))
+    >>> g["x"].tolist(), g["y"].tolist()
+    ([105.0, 115.0, 125.0], [45.0, 35.0])
+    """
+    x = transform.c + transform.a * (np.arange(width) + 0.5)
+    y = transform.f + transform.e * (np.arange(height) + 0.5)
+    return {"y": y, "x": x}
+
+
+def _band_names(ds: Any) -> list[str]:
+    names = []
+    for i, (desc, ci) in enumerate(zip(ds.descriptions, ds.colorinterp, strict=True), start=1):
+        if desc:
+            names.append(str(desc))
+        elif ci not in (ColorInterp.undefined, ColorInterp.gray) or ds.count == 1:
+            names.append(ci.name)
+        else:
+            names.append(f"band{i}")
+    return names
+
+
+def _alpha_band(ds: Any, alpha: bool | None) -> tuple[str, int]:
+    """``(mask kind, alpha band number)`` of a dataset, per the nodata policy."""
+    if alpha is False:
+        return "none", 0
+    tagged = [i for i, ci in enumerate(ds.colorinterp, start=1) if ci == ColorInterp.alpha]
+    if tagged:
+        return "alpha", tagged[-1]
+    rgb = tuple(ds.colorinterp[:3]) == (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+    if alpha or (ds.count == 4 and ds.dtypes[0] == "uint8" and rgb and ds.nodata is None):
+        if ds.count < 2:
+            raise ConfigError(f"{ds.name} has one band: it cannot carry an alpha band; drop alpha=True.")
+        return "alpha", ds.count
+    if MaskFlags.per_dataset in ds.mask_flag_enums[0] and MaskFlags.nodata not in ds.mask_flag_enums[0]:
+        return "internal", 0
+    return "none", 0
+
+
+def band_selection(bands: BandSpec, names: list[str], numbers: list[int], url: str) -> list[int]:
+    """Positions (0-based, into ``numbers``) of the bands named by ``bands``.
+
+    >>> band_selection(["blue", 1], ["red", "green", "blue"], [1, 2, 3], "x.tif")
+    [2, 0]
+    """
+    if bands is None:
+        return list(range(len(numbers)))
+    wanted = [bands] if isinstance(bands, int | str) else list(bands)
+    lowered = [n.lower() for n in names]
+    picked = []
+    for b in wanted:
+        if isinstance(b, str) and b.lower() in lowered:
+            picked.append(lowered.index(b.lower()))
+        elif isinstance(b, int | np.integer) and int(b) in numbers:
+            picked.append(numbers.index(int(b)))
+        else:
+            raise ConfigError(
+                f"bands={bands!r}: {b!r} is not a data band of {url}; choose among numbers "
+                f"{numbers} or names {names} (1-based, as GDAL counts)."
+            )
+    return picked
+
+
+def _open_raster(
+    url: str,
+    fs: Any,
+    path: str,
+    chunks: tuple[int, int],
+    bands: BandSpec,
+    opts: dict[str, Any],
+    alpha: bool | None,
+) -> xr.DataArray:
+    with _dataset(url, opts) as ds:
+        if ds.crs is None:
+            raise MissingCRSError(
+                f"{url} has no coordinate reference system; assign one (e.g. `gdal_edit.py -a_srs "
+                "EPSG:3857 FILE`, or rasterio's `dst.crs = ...`) and open it again."
+            )
+        mask, alpha_index = _alpha_band(ds, alpha)
+        numbers = [i for i in range(1, ds.count + 1) if not (mask == "alpha" and i == alpha_index)]
+        all_names = _band_names(ds)
+        names = [all_names[i - 1] for i in numbers]
+        if bands is not None and mask == "alpha" and alpha_index in _as_list(bands):
+            raise ConfigError(
+                f"band {alpha_index} of {url} is its alpha band, consumed as the nodata mask; "
+                "leave it out of bands=, or pass alpha=False to read it as data."
+            )
+        picked = band_selection(bands, names, numbers, url)
+        numbers, names = [numbers[i] for i in picked], [names[i] for i in picked]
+        dtype = np.dtype(ds.dtypes[numbers[0] - 1])
+        if len({ds.dtypes[i - 1] for i in numbers}) > 1:
+            raise NotARasterError(f"{url} mixes band types {set(ds.dtypes)}; select bands of one type.")
+        nodata = ds.nodata
+        if mask != "none" and nodata is None:
+            nodata = np.nan if dtype.kind == "f" else IMAGERY_NODATA
+        if nodata is None and dtype.kind == "f":
+            nodata = np.nan
+        height, width, transform, crs = ds.height, ds.width, ds.transform, ds.crs
+    source = _Source(url, opts, tuple(numbers), mask, alpha_index, _plain(nodata, dtype), dtype.str)
+    try:
+        ukey = fs.ukey(path)
+    except Exception:  # some filesystems cannot hash an object; the URL alone names it then
+        ukey = None
+    name = f"open_imagery-{tokenize(url, ukey, source, chunks)}"
+    ychunks = _split(height, chunks[0])
+    xchunks = _split(width, chunks[1])
+    array = dsa.map_blocks(
+        _read_block,
+        source,
+        chunks=((len(numbers),), ychunks, xchunks),
+        dtype=dtype,
+        meta=np.empty((0, 0, 0), dtype=dtype),
+        name=name,
+    )
+    da = xr.DataArray(
+        array,
+        dims=("band", "y", "x"),
+        name="imagery",
+        coords={"band": np.asarray(numbers, dtype="int64"), **raster_grid(height, width, transform)},
+        attrs={"nodata": source.nodata, "band_names": names, "long_name": tuple(names), "source": url},
+    )
+    return da.rio.write_crs(crs).rio.write_transform(transform)
+
+
+def _as_list(bands: BandSpec) -> list[Any]:
+    return [bands] if isinstance(bands, int | str) else list(bands or [])
+
+
+def _plain(nodata: Any, dtype: np.dtype) -> Any:
+    """Nodata as a plain Python number of the imagery's kind (ints stay ints)."""
+    if nodata is None:
+        return None
+    if dtype.kind in "iu" and float(nodata).is_integer():
+        return int(nodata)
+    return float(nodata)
+
+
+def _split(size: int, chunk: int) -> tuple[int, ...]:
+    full, rest = divmod(size, chunk)
+    return (chunk,) * full + ((rest,) if rest else ())
