@@ -19,6 +19,7 @@ __all__ = [
     "StoreError",
     "FingerprintMismatchError",
     "ModelError",
+    "GridMismatchError",
 ]
 
 
@@ -64,3 +65,7 @@ class FingerprintMismatchError(ReefdaskError, ValueError):
 
 class ModelError(ReefdaskError, ValueError):
     """A model cannot be loaded or does not fit the data."""
+
+
+class GridMismatchError(ReefdaskError, ValueError):
+    """Two rasters that must share a grid (CRS, transform, shape) do not: align them explicitly."""
