@@ -183,8 +183,8 @@ def measure_receptive_field(model: Any, info: ModelInfo, size: int = 128) -> int
     x2 = x.copy()
     c = size // 2
     x2[0, c, c, :] += 5.0
-    a = np.asarray(model(x, training=False))
-    b = np.asarray(model(x2, training=False))
+    a = model(x, training=False).numpy()
+    b = model(x2, training=False).numpy()
     changed = np.argwhere(np.abs(a - b).max(axis=(0, 3)) > 1e-7)
     if changed.size == 0:
         return 0

@@ -143,7 +143,9 @@ def resolve_imagery(
     else:
         from reefdask.io import open_imagery
 
-        da, desc = open_imagery(str(imagery), chunks=chunk, storage_options=storage_options), str(imagery)
+        # read blocks a quarter of a chunk wide: a task's chunk + halo then reads little beyond itself
+        read = chunk // 4 if chunk >= 512 and chunk % 4 == 0 else chunk
+        da, desc = open_imagery(str(imagery), chunks=read, storage_options=storage_options), str(imagery)
     if tuple(da.dims) != ("band", "y", "x"):
         raise ConfigError(
             f"Imagery {desc} has dims {da.dims}; reefdask wants ('band', 'y', 'x'): "

@@ -24,11 +24,12 @@ import numpy as np
 __all__ = ["hann_weights", "tiles", "windows_blend", "windows_centre"]
 
 
+def _numpy(out: Any) -> np.ndarray:
+    return np.asarray(out.numpy() if hasattr(out, "numpy") else out, dtype="float32")
+
+
 def _call(model: Any, batch: np.ndarray, batch_size: int) -> np.ndarray:
-    outs = [
-        np.asarray(model(batch[i : i + batch_size], training=False), dtype="float32")
-        for i in range(0, len(batch), batch_size)
-    ]
+    outs = [_numpy(model(batch[i : i + batch_size], training=False)) for i in range(0, len(batch), batch_size)]
     return np.concatenate(outs, axis=0)
 
 

@@ -1,0 +1,187 @@
+"""The engine's outputs: chunk invariance, strategies, nodata, grid; real tiny Keras models."""
+
+from __future__ import annotations
+
+import uuid
+
+import dask
+import numpy as np
+import pytest
+import rioxarray  # noqa: F401  (registers .rio)
+import xarray as xr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reefdask.predict import plan_prediction, predict
+from reefdask.predict.run import build_tasks
+from reefdask.predict.testing import fixed_window, scene_array, tiny_fcn
+
+pytestmark = pytest.mark.tf
+
+
+def imagery(img: np.ndarray, nodata: int = 0) -> xr.DataArray:
+    b, h, w = img.shape
+    da = xr.DataArray(
+        img,
+        dims=("band", "y", "x"),
+        coords={"band": np.arange(1, b + 1), "y": 5000.0 - 10 * (np.arange(h) + 0.5), "x": 10 * (np.arange(w) + 0.5)},
+        attrs={"nodata": nodata},
+        name="test",
+    )
+    return da.rio.write_crs("EPSG:3857")
+
+
+def reference(model, img: np.ndarray, halo: int, stride: int = 1, nodata: int = 0) -> np.ndarray:
+    """One model call on the whole scene, padded by the halo with the nodata encoding (-10)."""
+    _, h, w = img.shape
+    valid = ~(img == nodata).all(axis=0)
+    x = np.moveaxis(img.astype("float32"), 0, -1)
+    x[~valid] = -10.0
+    ty, tx = -(-(h + 2 * halo) // stride) * stride, -(-(w + 2 * halo) // stride) * stride
+    x = np.pad(x, ((halo, ty - h - halo), (halo, tx - w - halo), (0, 0)), constant_values=-10.0)
+    p = model(x[None], training=False).numpy()[0, halo : halo + h, halo : halo + w]
+    p = np.moveaxis(p, -1, 0).copy()
+    p[:, ~valid] = np.nan
+    return p
+
+
+@pytest.fixture(scope="module")
+def fcn(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("models") / "fcn.keras")
+    return path, tiny_fcn(path, n_conv=3, classes=4, seed=1)
+
+
+@pytest.fixture(scope="module")
+def pooled(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("models") / "pooled.keras")
+    return path, tiny_fcn(path, n_conv=2, pool=True, classes=3, seed=2)
+
+
+def mem() -> str:
+    return f"memory://pred-{uuid.uuid4().hex[:10]}.zarr"
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(h=st.integers(20, 80), w=st.integers(20, 80), chunk=st.sampled_from([8, 16, 24, 40]), seed=st.integers(0, 9))
+def test_chunked_float32_equals_whole_scene_call(fcn, h, w, chunk, seed):
+    path, model = fcn
+    img = scene_array(h, w, seed=seed, nodata_box=(0, h // 3, 0, w // 4))
+    with dask.config.set(scheduler="sync"):
+        ds = predict(imagery(img), path, mem(), chunk=chunk, output_dtype="float32")
+    assert ds.attrs["prediction_summary"]["counts"]["failed"] == 0
+    halo = plan_prediction(imagery(img), path, mem(), chunk=chunk).halo
+    assert halo >= 3  # three 3x3 convolutions: measured receptive field
+    np.testing.assert_allclose(ds.probabilities.values, reference(model, img, halo), atol=1e-5)
+
+
+def test_strided_model_is_chunk_invariant(pooled):
+    path, model = pooled
+    img = scene_array(50, 70, seed=4)
+    with pytest.raises(Exception, match="multiple of the model's stride"):
+        plan_prediction(imagery(img), path, mem(), chunk=15)
+    plan = plan_prediction(imagery(img), path, mem(), chunk=16, halo=7)
+    assert plan.stride == 2 and plan.halo == 8  # rounded up to the stride
+    ds = predict(imagery(img), path, mem(), chunk=16, halo=7, output_dtype="float32")
+    np.testing.assert_allclose(ds.probabilities.values, reference(model, img, 8, stride=2), atol=1e-5)
+
+
+def test_nodata_in_input_is_nodata_in_every_output(fcn):
+    path, _ = fcn
+    img = scene_array(64, 64, seed=5, nodata_box=(0, 32, 0, 32))  # chunk (0, 0) entirely nodata
+    img[:, 40, 50] = 0
+    for dtype in ("uint8", "float32"):
+        ds = predict(imagery(img), path, mem(), chunk=32, output_dtype=dtype)
+        counts = ds.attrs["prediction_summary"]["counts"]
+        assert counts == {"done": 3, "skipped": 1, "failed": 0}
+        prob, cls = ds.probabilities.values, ds.classes.values
+        invalid = (img == 0).all(axis=0)
+        assert cls.dtype == np.uint8 and (cls[invalid] == 255).all() and (cls[~invalid] != 255).all()
+        assert set(np.unique(cls[~invalid])) <= {1, 2, 3, 4}
+        if dtype == "uint8":
+            assert prob.dtype == np.uint8 and (prob[:, invalid] == 255).all()
+            assert prob[:, ~invalid].max() <= 100
+            assert np.abs(prob[:, ~invalid].astype(int).sum(axis=0) - 100).max() <= 2
+        else:
+            assert np.isnan(prob[:, invalid]).all() and not np.isnan(prob[:, ~invalid]).any()
+
+
+def test_output_is_on_the_imagery_grid(fcn):
+    path, _ = fcn
+    da = imagery(scene_array(40, 50, seed=6))
+    ds = predict(da, path, mem(), chunk=16)
+    assert ds.probabilities.dims == ("class", "y", "x") and ds.classes.dims == ("y", "x")
+    assert ds.probabilities.dtype == np.uint8 and ds.sizes == {"class": 4, "y": 40, "x": 50}
+    np.testing.assert_array_equal(ds.y.values, da.y.values)
+    np.testing.assert_array_equal(ds.x.values, da.x.values)
+    assert ds.probabilities.encoding["chunks"] == (4, 16, 16)
+    assert ds.rio.crs.to_epsg() == 3857
+    assert ds.attrs["reefdask"]["fingerprint"] == ds.attrs["prediction_summary"]["fingerprint"]
+
+
+def test_windows_centre_crop_equals_tiles(fcn, tmp_path):
+    """A fixed-input copy of the net, run as legacy windows, reproduces the tiles result."""
+    path, model = fcn
+    win = str(tmp_path / "win.keras")
+    fixed_window(model, 24, win)
+    img = scene_array(60, 70, seed=7, nodata_box=(50, 60, 0, 10))
+    with pytest.raises(Exception, match="multiple of the window step 16"):
+        plan_prediction(imagery(img), win, mem(), chunk=24, halo=4)
+    plan = plan_prediction(imagery(img), win, mem(), chunk=32, halo=4)
+    assert (plan.strategy, plan.window, plan.step, plan.halo) == ("centre", 24, 16, 4)
+    ds_w = predict(imagery(img), win, mem(), chunk=32, halo=4, output_dtype="float32")
+    ds_t = predict(imagery(img), path, mem(), chunk=32, halo=4, output_dtype="float32")
+    np.testing.assert_allclose(ds_w.probabilities.values, ds_t.probabilities.values, atol=1e-5)
+
+
+def test_windows_blend_is_chunk_invariant_and_normalised(fcn, tmp_path):
+    path, model = fcn
+    win = str(tmp_path / "win16.keras")
+    fixed_window(model, 16, win)
+    img = scene_array(50, 45, seed=8)
+    a = predict(imagery(img), win, mem(), chunk=16, window_mode="blend", output_dtype="float32")
+    b = predict(imagery(img), win, mem(), chunk=32, window_mode="blend", output_dtype="float32")
+    pa, pb = a.probabilities.values, b.probabilities.values
+    np.testing.assert_allclose(pa, pb, atol=1e-5)
+    np.testing.assert_allclose(pa.sum(axis=0), 1.0, atol=1e-4)
+    # blending differs from a single centre crop, but not by much for a smooth tiny net
+    c = predict(imagery(img), win, mem(), chunk=16, output_dtype="float32").probabilities.values
+    assert 0 < np.abs(pa - c).max() < 0.5
+
+
+def test_fully_convolutional_windows_need_a_window_size(fcn):
+    path, _ = fcn
+    da = imagery(scene_array(32, 32))
+    with pytest.raises(Exception, match="window size"):
+        plan_prediction(da, path, mem(), chunk=32, strategy="windows")
+    plan = plan_prediction(da, path, mem(), chunk=32, strategy="windows", window=16)
+    assert (plan.strategy, plan.window, plan.step, plan.halo) == ("centre", 16, 8, 4)
+
+
+def test_plan_is_readable_and_computes_nothing(fcn):
+    path, _ = fcn
+    store = mem()
+    plan = plan_prediction(imagery(scene_array(70, 40)), path, store, chunk=32)
+    text = str(plan)
+    assert "grid 3 x 2 = 6 chunks" in text and "6 to do" in text and plan.fingerprint in text
+    assert "tiles" in text and plan._repr_html_().startswith("<pre>")
+    assert plan.todo == plan.chunks and plan.store_state == "new"
+    from reefdask.storage import exists
+
+    assert not exists(store)
+    keys = [t.key for t in build_tasks(plan, "run")]
+    assert keys[0] == "predict-test-0-0" and keys[-1] == "predict-test-2-1"
+
+
+@pytest.mark.slow
+def test_runs_on_a_distributed_cluster(fcn):
+    from distributed import Client, LocalCluster
+
+    path, model = fcn
+    img = scene_array(48, 48, seed=9)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            ds = predict(imagery(img), path, mem(), chunk=16, output_dtype="float32", client=client)
+            assert any(name.startswith("reefdask-model") for name in client.run(lambda dask_worker: list(
+                dask_worker.plugins)).popitem()[1])
+    halo = ds.attrs["reefdask"]["config"]["halo"]
+    np.testing.assert_allclose(ds.probabilities.values, reference(model, img, halo), atol=1e-5)
