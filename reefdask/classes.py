@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
@@ -44,22 +43,9 @@ from typing import Any
 import numpy as np
 
 from reefdask.errors import InputNotFoundError, SchemaError
+from reefdask.schema_checks import ClassEntry, parse_entry, validate_schema
 
 __all__ = ["ClassEntry", "ClassSchema", "default_schema", "load_schema"]
-
-_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-_ENTRY_KEYS = {"code", "name", "color"}
-_MAX_CODE = 254
-
-
-@dataclass(frozen=True)
-class ClassEntry:
-    """One class of one level; ``group`` is its class name in the next level (None: nodata)."""
-
-    code: int
-    name: str
-    color: str
-    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +58,7 @@ class ClassSchema:
     nodata: int = 255
 
     def __post_init__(self) -> None:
-        _validate(self)
+        validate_schema(self)
 
     # -- construction / serialisation ------------------------------------------
     @classmethod
@@ -97,7 +83,7 @@ class ClassSchema:
                 raise SchemaError(
                     f"Level {lvl!r} must be a non-empty list of classes like {{code: 1, name: x}}."
                 )
-            levels.append((str(lvl), tuple(_entry(lvl, e, nxt) for e in entries)))
+            levels.append((str(lvl), tuple(parse_entry(lvl, e, nxt) for e in entries)))
         return cls(
             name=str(d.get("name", "unnamed")),
             levels_=tuple(levels),
@@ -214,7 +200,8 @@ class ClassSchema:
 
     def colormap(self, level: str | None = None) -> dict[int, tuple[int, int, int, int]]:
         """``{code: (r, g, b, 255)}`` for ``rasterio``'s ``write_colormap``."""
-        return {e.code: (*(int(e.color[i : i + 2], 16) for i in (1, 3, 5)), 255) for e in self.entries(level)}
+        rgb = {e.code: tuple(int(e.color[i : i + 2], 16) for i in (1, 3, 5)) for e in self.entries(level)}
+        return {code: (r, g, b, 255) for code, (r, g, b) in rgb.items()}
 
     # -- mappings --------------------------------------------------------------
     def lut(self, level: str, nodata: int | None = None, from_level: str | None = None) -> np.ndarray:
@@ -288,82 +275,6 @@ def _apply_lut(block: np.ndarray, table: np.ndarray, src_nodata: float | None) -
     if src_nodata is not None:
         bad |= np.asarray(block) == src_nodata
     return table[np.where(bad, 255, idx)]  # codes are <= 254, so table[255] is nodata
-
-
-def _entry(level: str, e: Any, nxt: str | None) -> ClassEntry:
-    where = f"class {e!r} of level {level!r}"
-    if not isinstance(e, dict):
-        raise SchemaError(f"{where} must be a mapping like {{code: 1, name: land, color: '#a0845c'}}.")
-    allowed = _ENTRY_KEYS | ({nxt} if nxt else set())
-    unknown = set(e) - allowed
-    if unknown:
-        raise SchemaError(f"{where} has unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}.")
-    if nxt is not None and nxt not in e:
-        raise SchemaError(
-            f"{where} does not say its group in the next level: add '{nxt}: <name>' (or null for nodata)."
-        )
-    for key in ("code", "name"):
-        if key not in e:
-            raise SchemaError(f"{where} lacks '{key}'; every class needs code, name and color.")
-    code = e["code"]
-    if isinstance(code, bool) or not isinstance(code, int):
-        raise SchemaError(f"{where}: code {code!r} is not an integer; use an integer in 0..{_MAX_CODE}.")
-    group = e.get(nxt) if nxt else None
-    return ClassEntry(
-        code=code,
-        name=str(e["name"]),
-        color=str(e.get("color", "#808080")),
-        group=None if group is None else str(group),
-    )
-
-
-def _validate(s: ClassSchema) -> None:
-    seen_levels: set[str] = set()
-    for lvl, entries in s.levels_:
-        if lvl in seen_levels:
-            raise SchemaError(f"Level {lvl!r} is declared twice; give each level one unique name.")
-        seen_levels.add(lvl)
-        _validate_level(lvl, entries)
-    for (lvl, entries), (nxt, nxt_entries) in zip(s.levels_[:-1], s.levels_[1:], strict=True):
-        targets = {n.name for n in nxt_entries}
-        for e in entries:
-            if e.group is not None and e.group not in targets:
-                raise SchemaError(
-                    f"class {e.name!r} (code {e.code}) of level {lvl!r} maps to {nxt} group {e.group!r}, "
-                    f"which is not declared; use one of {sorted(targets)} or null for nodata."
-                )
-    all_codes = {e.code for _, entries in s.levels_ for e in entries}
-    nodata = s.nodata
-    if (
-        isinstance(nodata, bool)
-        or not isinstance(nodata, int)
-        or not 0 <= nodata <= 255
-        or nodata in all_codes
-    ):
-        raise SchemaError(
-            f"Schema nodata {nodata!r} must be an integer in 0..255 that is no class code; use 255."
-        )
-
-
-def _validate_level(lvl: str, entries: tuple[ClassEntry, ...]) -> None:
-    codes: dict[int, str] = {}
-    names: set[str] = set()
-    for e in entries:
-        where = f"class {e.name!r} (code {e.code}) of level {lvl!r}"
-        if not 0 <= e.code <= _MAX_CODE:
-            raise SchemaError(
-                f"{where}: code outside 0..{_MAX_CODE} (255 is reserved for nodata); renumber it."
-            )
-        if e.code in codes:
-            raise SchemaError(
-                f"{where}: code {e.code} is already used by {codes[e.code]!r}; give each class a unique code."
-            )
-        if e.name in names:
-            raise SchemaError(f"{where}: the name is used twice at this level; rename one.")
-        if not _COLOR.match(e.color):
-            raise SchemaError(f"{where}: colour {e.color!r} is not '#rrggbb'; write it like '#a0845c'.")
-        codes[e.code] = e.name
-        names.add(e.name)
 
 
 _DEFAULT: ClassSchema | None = None
