@@ -14,6 +14,7 @@ STAGES: dict[str, str] = {
     "synth": "reefdask.config:SynthConfig",
     "ingest": "reefdask.config:IngestConfig",
     "acquire": "reefdask.acquire.manifest:Manifest",
+    "clean": "reefdask.clean.config:CleanConfig",
 }
 
 

@@ -1,0 +1,17 @@
+"""Cleaning: imagery (alpha, bands, one resampling policy), labels, boundaries, edges."""
+
+from __future__ import annotations
+
+from reefdask.clean.config import CleanConfig, load_clean_config
+from reefdask.clean.imagery import RESAMPLING, clean_imagery, downsample
+from reefdask.clean.run import CleanReport, run_clean
+
+__all__ = [
+    "RESAMPLING",
+    "CleanConfig",
+    "CleanReport",
+    "clean_imagery",
+    "downsample",
+    "load_clean_config",
+    "run_clean",
+]

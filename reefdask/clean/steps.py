@@ -1,0 +1,196 @@
+"""The four clean steps as declarations: which scenes, which output, how to make one.
+
+Each ``plan_<step>(cfg)`` lists ``(scene, job)`` pairs; a job is a zero-argument callable
+that runs :func:`reefdask.clean.run.produce` for one scene.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reefdask.clean.config import CleanConfig
+from reefdask.clean.run import TAG, SceneOutcome, produce, step_hash
+from reefdask.errors import ConfigError, QuadIdError
+from reefdask.grid import Quad
+from reefdask.nodata import LABEL_NODATA
+
+__all__ = ["STEPS", "plan_imagery", "plan_labels", "plan_boundaries", "plan_edges"]
+
+Job = tuple[str, Callable[[], SceneOutcome]]
+
+
+def _schema(cfg: CleanConfig) -> Any:
+    from reefdask.classes import default_schema, load_schema
+
+    assert cfg.labels is not None
+    return load_schema(cfg.labels.schema_path) if cfg.labels.schema_path else default_schema()
+
+
+def _land_codes(cfg: CleanConfig, schema: Any) -> list[int]:
+    assert cfg.labels is not None
+    return [schema.code_of(name) for name in cfg.labels.land_classes]
+
+
+def _quad_files(folder: str, what: str) -> dict[str, Path]:
+    root = Path(folder)
+    if not root.is_dir():
+        raise ConfigError(
+            f"{what} folder {folder} does not exist; run the step that makes it or fix the path."
+        )
+    out = {}
+    for p in sorted(root.glob("*.tif")):
+        try:
+            out[Quad.parse(p.name).id] = p
+        except QuadIdError:
+            continue
+    return out
+
+
+def _write(part: Path, array: np.ndarray, like: Path, *, nodata: float | None, tag: str) -> None:
+    import rasterio
+
+    from reefdask.clean.imagery import gtiff_profile
+
+    with rasterio.open(like) as ds:
+        crs, transform = ds.crs, ds.transform
+    h, w = array.shape
+    profile = gtiff_profile(w, h, 1, array.dtype.name, crs, transform, nodata)
+    with rasterio.open(part, "w", **profile) as dst:
+        dst.write(array, 1)
+        dst.update_tags(**{TAG: tag})
+
+
+# -- imagery -----------------------------------------------------------------------------------
+def plan_imagery(cfg: CleanConfig) -> list[Job]:
+    """One job per quad of the imagery inputs (all its locations merged)."""
+    from reefdask.acquire.inventory import build_inventory
+    from reefdask.clean.imagery import clean_imagery
+
+    step = cfg.imagery
+    assert step is not None
+    expect = step_hash(cfg, "imagery")
+
+    def make(locations: list[str], part: Path) -> tuple[str, str]:
+        facts = clean_imagery(locations, part, bands=step.bands, alpha=step.alpha, factor=step.factor,
+                              resampling=cfg.resampling, tags={TAG: expect})  # fmt: skip
+        return "made", f"valid {facts['valid_fraction']:.1%}"
+
+    jobs: list[Job] = []
+    for rec in build_inventory(step.inputs, pattern=step.pattern).records:
+        out = Path(step.output) / f"{rec.id}.tif"
+        fn = functools.partial(make, rec.locations)
+        jobs.append((rec.id, functools.partial(produce, "imagery", rec.id, out, expect, fn, cfg.claim_ttl)))
+    return jobs
+
+
+# -- labels ------------------------------------------------------------------------------------
+def plan_labels(cfg: CleanConfig) -> list[Job]:
+    """One job per quad of the label grid folder."""
+    from reefdask.clean.labels import Grid, build_labels, non_land_fraction
+
+    step = cfg.labels
+    assert step is not None and cfg.label_grid is not None
+    schema = _schema(cfg)
+    land = _land_codes(cfg, schema)
+    expect = step_hash(cfg, "labels", {"schema": schema.fingerprint, "grid": step_hash(cfg, "imagery")
+                                       if cfg.imagery else None})  # fmt: skip
+
+    def make(quad_id: str, grid_file: Path, part: Path) -> tuple[str, str]:
+        grid = Grid.of(str(grid_file))
+        labels = build_labels(step.sources, grid, quad_id, schema, step.all_touched)
+        if (labels == LABEL_NODATA).all():
+            return "empty", "no labels on this quad"
+        frac = non_land_fraction(labels, land)
+        if frac < step.min_non_land_fraction:
+            return "dropped", f"almost only land: non-land {frac:.3%} < {step.min_non_land_fraction:.3%}"
+        _write(part, labels, grid_file, nodata=LABEL_NODATA, tag=expect)
+        return "made", f"non-land {frac:.1%}"
+
+    jobs: list[Job] = []
+    grid_folder = cfg.label_grid
+    files = _quad_files(grid_folder, "Label grid") if cfg.imagery is None else _planned_grid(cfg)
+    for qid, grid_file in files.items():
+        out = Path(step.output) / f"{qid}.tif"
+        fn = functools.partial(make, qid, grid_file)
+        jobs.append((qid, functools.partial(produce, "labels", qid, out, expect, fn, cfg.claim_ttl)))
+    return jobs
+
+
+def _planned_grid(cfg: CleanConfig) -> dict[str, Path]:
+    """Grids of the imagery step's outputs (made earlier in this run)."""
+    assert cfg.imagery is not None
+    return {q: p for q, p in _quad_files(cfg.imagery.output, "Imagery output").items()}
+
+
+# -- boundaries and edges ----------------------------------------------------------------------
+def _label_jobs(cfg: CleanConfig, name: str, make: Callable[[str, Path, Path], tuple[str, str]],
+                expect: str) -> list[Job]:  # fmt: skip
+    assert cfg.labels is not None
+    part_cfg = getattr(cfg, name)
+    jobs: list[Job] = []
+    for qid, label_file in _quad_files(cfg.labels.output, "Labels output").items():
+        out = Path(part_cfg.output) / f"{qid}.tif"
+        fn = functools.partial(make, qid, label_file)
+        jobs.append((qid, functools.partial(produce, name, qid, out, expect, fn, cfg.claim_ttl)))
+    return jobs
+
+
+def plan_boundaries(cfg: CleanConfig) -> list[Job]:
+    """One sampling-boundary mask per label quad (neighbours lend a margin)."""
+    import rasterio
+
+    from reefdask.clean.boundaries import margin_pixels, sampling_boundary, with_margin
+
+    step = cfg.boundaries
+    assert step is not None and cfg.labels is not None
+    schema = _schema(cfg)
+    land = _land_codes(cfg, schema)
+    expect = step_hash(cfg, "boundaries", step_hash(cfg, "labels"))
+
+    def make(qid: str, label_file: Path, part: Path) -> tuple[str, str]:
+        with rasterio.open(label_file) as ds:
+            px = abs(ds.transform.a)
+        m = margin_pixels(step.buffer_m, px)
+        padded = with_margin(label_file, Quad.parse(qid), label_file.parent, m)
+        mask = sampling_boundary(padded, land, px, step.buffer_m)
+        mask = mask[m : mask.shape[0] - m, m : mask.shape[1] - m]
+        _write(part, mask, label_file, nodata=None, tag=expect)
+        return "made", f"inside {mask.mean():.1%}"
+
+    return _label_jobs(cfg, "boundaries", make, expect)
+
+
+def plan_edges(cfg: CleanConfig) -> list[Job]:
+    """Labels with edge classes, one per label quad."""
+    from reefdask.clean.boundaries import with_margin
+    from reefdask.clean.edges import edge_labels
+
+    step = cfg.edges
+    assert step is not None and cfg.labels is not None
+    schema = _schema(cfg)
+    codes = list(schema.level_codes(step.level))
+    expect = step_hash(cfg, "edges", step_hash(cfg, "labels"))
+
+    def make(qid: str, label_file: Path, part: Path) -> tuple[str, str]:
+        m = step.width_px // 2
+        padded = with_margin(label_file, Quad.parse(qid), label_file.parent, m)
+        groups = schema.remap(padded, step.level, nodata=LABEL_NODATA, src_nodata=LABEL_NODATA)
+        out = edge_labels(padded, groups, codes, width_px=step.width_px, code_base=step.code_base)
+        out = out[m : out.shape[0] - m, m : out.shape[1] - m]
+        _write(part, out, label_file, nodata=LABEL_NODATA, tag=expect)
+        return "made", f"edge pixels {(out > step.code_base).mean():.1%}"
+
+    return _label_jobs(cfg, "edges", make, expect)
+
+
+STEPS: list[tuple[str, Callable[[CleanConfig], list[Job]]]] = [
+    ("imagery", plan_imagery),
+    ("labels", plan_labels),
+    ("boundaries", plan_boundaries),
+    ("edges", plan_edges),
+]
