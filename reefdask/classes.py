@@ -208,7 +208,7 @@ class ClassSchema:
         """Lookup table: index = code at ``from_level`` (default detailed), value = code at ``level``.
 
         Length 256; undeclared codes and classes mapped to nothing hold ``nodata``
-        (default: the schema's, 255). dtype uint8 when ``nodata`` fits, else int16.
+        (default: the schema's, 255). dtype: the smallest of uint8, int16, int32 holding ``nodata``.
         """
         nodata = self.nodata if nodata is None else int(nodata)
         src = self.levels[0] if from_level is None else from_level
@@ -218,7 +218,7 @@ class ClassSchema:
                 f"Cannot map the coarser level {src!r} to the finer level {level!r}; "
                 f"map towards coarser levels in {list(self.levels)}."
             )
-        dtype = np.uint8 if 0 <= nodata <= 255 else np.int16
+        dtype = np.uint8 if 0 <= nodata <= 255 else (np.int16 if -32768 <= nodata <= 32767 else np.int32)
         out = np.full(256, nodata, dtype=dtype)
         for e in self.entries(src):
             name: str | None = e.name

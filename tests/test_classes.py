@@ -89,6 +89,7 @@ def test_lut_unknown_codes_are_nodata():
     lut16 = s.lut("coarse", nodata=-9999)
     assert lut16.dtype == np.int16 and lut16[0] == -9999 and lut16[1] == 1
     assert (s.lut("detailed")[1:15] == np.arange(1, 15)).all()
+    assert s.lut("reef", nodata=65535).dtype == np.int32
 
 
 def test_remap_numpy_handles_nodata_values():
