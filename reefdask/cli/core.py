@@ -30,3 +30,21 @@ def synth(
     for m in made:
         typer.echo(f"{m.quad.id}  {m.image}  {m.label}")
     typer.echo(f"wrote {len(made)} SYNTHETIC quads ({size} px, seed {seed}) under {outdir}: not real imagery")
+
+
+@app.command("demo")
+def demo(
+    out: str = typer.Option("demo-output", "--out", help="Folder that receives everything the demo makes."),
+    quads: int = typer.Option(4, "--quads", min=1, help="Synthetic quads to make."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the synthetic scenes."),
+    fast: bool = typer.Option(False, "--fast", help="Small scenes and short training (for CI)."),
+    cluster: str = typer.Option("local", "--cluster", help="Cluster profile (local, slurm-cpu, slurm-gpu)."),
+) -> None:
+    """Run the whole pipeline on SYNTHETIC scenes, locally, and say where everything is."""
+    from reefdask.demo import run_demo
+
+    result = run_demo(out, quads=quads, seed=seed, fast=fast, cluster=cluster, echo=typer.echo)
+    typer.echo(f"\ndone: everything is under {result.out} (summary in {result.out / 'demo.json'})")
+    for name, info in result.steps.items():
+        where = info.get("store") or info.get("report") or ""
+        typer.echo(f"  {name:<8} {info.get('summary', '')} {where}")
