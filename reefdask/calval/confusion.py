@@ -236,6 +236,6 @@ def _count_dask(
         dtype=np.float64,
         new_axis=[2, 3, 4],
         chunks=((1,) * ref.numblocks[0], (1,) * ref.numblocks[1], (2,), (n1,), (n1,)),
-        name="calval-confusion",
+        token="calval-confusion",
     )
     return np.asarray(per_block.sum(axis=(0, 1), split_every=split_every).compute())
