@@ -15,6 +15,7 @@ STAGES: dict[str, str] = {
     "ingest": "reefdask.config:IngestConfig",
     "acquire": "reefdask.acquire.manifest:Manifest",
     "clean": "reefdask.clean.config:CleanConfig",
+    "calval": "reefdask.calval.config:CalvalConfig",
 }
 
 
