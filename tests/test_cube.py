@@ -1,0 +1,277 @@
+"""reefdask.cube: Zarr v3 cubes from real GeoTIFFs, resumable after a SIGKILL, on local,
+memory:// and gs:// stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from reefdask import __version__
+from reefdask.cube import CUBE_KEY, STATUS_KEY, ingest, list_scenes, open_cube, scene_id
+from reefdask.errors import ConfigError, IncompatibleScenesError, StoreError
+from reefdask.io import open_imagery
+from reefdask.storage import filesystem
+from tests.test_io import expected_rgb, rgba, write_tif
+
+QUADS = ["L15-0100E-0456N", "L15-0101E-0456N", "L15-0102E-0456N", "L15-0103E-0456N"]
+
+
+def make_quads(folder: Path, n: int = 3, size: tuple[int, int] = (70, 90)) -> dict[str, np.ndarray]:
+    """n RGBA quads named as providers name them; returns scene id -> source array."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for i, q in enumerate(QUADS[:n]):
+        data = rgba(100 + i, *size)
+        write_tif(folder / f"{q}.tif", data)
+        out[q] = data
+    return out
+
+
+def assert_cube_equals(store, arrays: dict[str, np.ndarray], **kw) -> None:
+    for sid, data in arrays.items():
+        np.testing.assert_array_equal(open_cube(store, sid, **kw).values, expected_rgb(data))
+
+
+def test_scene_ids() -> None:
+    assert scene_id("gs://b/mosaic/belize/L15-0123E-0456N.tif") == "L15-0123E-0456N"
+    assert scene_id("/d/reef site.tiff") == "reef_site"
+    assert scene_id("memory://x/mosaic.vrt") == "mosaic"
+    assert scene_id("L15-99999E-1N.tif") == "L15-99999E-1N"  # not a quad id: the stem
+
+
+def test_ingest_layout_metadata_and_plain_xarray(tmp_path: Path) -> None:
+    arrays = make_quads(tmp_path / "imagery" / "belize")
+    store = tmp_path / "cube.zarr"
+    report = ingest(tmp_path / "imagery", store, chunk=32)
+    assert report.ok and sorted(report.written) == sorted(arrays) and report.skipped == []
+    assert report.bytes_written == sum(3 * 70 * 90 for _ in arrays)
+    assert list_scenes(store) == sorted(arrays)
+    assert_cube_equals(store, arrays)
+
+    sid = QUADS[0]
+    plain = xr.open_zarr(store, group=sid, consolidated=False, zarr_format=3)
+    assert plain.imagery.dims == ("band", "y", "x") and plain.imagery.dtype == np.uint8
+    assert plain.imagery.rio.crs.to_epsg() == 3857  # spatial_ref is a coordinate
+    src = open_imagery(tmp_path / "imagery" / "belize" / f"{sid}.tif")
+    assert plain.imagery.rio.transform().almost_equals(src.rio.transform())
+    attrs = plain.attrs
+    assert attrs[STATUS_KEY] == "complete" and attrs["reefdask_version"] == __version__
+    assert attrs["reefdask_source"].endswith(f"{sid}.tif") and attrs["reefdask_completed"]
+    assert attrs["band_names"] == ["red", "green", "blue"] and attrs["nodata"] == 0
+    assert attrs["transform"] == list(src.rio.transform())[:6]
+    array = zarr.open_array(str(store), path=f"{sid}/imagery", mode="r")
+    assert array.metadata.zarr_format == 3 and array.chunks == (3, 32, 32)
+    root = zarr.open_group(str(store), mode="r")
+    assert root.attrs[CUBE_KEY]["band_names"] == ["red", "green", "blue"]
+
+    da = open_cube(store, sid, chunks=64)
+    assert da.chunks[0] == (3,) and da.attrs["nodata"] == 0 and da.rio.crs.to_epsg() == 3857
+    np.testing.assert_array_equal(open_imagery(f"{store}/{sid}", bands="blue").values, da.values[[2]])
+    with pytest.raises(ConfigError, match="3 complete scenes"):
+        open_cube(store)
+    with pytest.raises(ConfigError, match="no scene"):
+        open_cube(store, "L15-0999E-0999N")
+
+
+def test_rerun_skips_complete_scenes_and_overwrite_redoes_them(tmp_path: Path) -> None:
+    arrays = make_quads(tmp_path / "src", n=2)
+    store = tmp_path / "c.zarr"
+    ingest(tmp_path / "src", store, chunk=40)
+    again = ingest(tmp_path / "src", store, chunk=40)
+    assert again.written == [] and sorted(again.skipped) == sorted(arrays)
+    extra = make_quads(tmp_path / "src", n=3)  # one new scene appears
+    third = ingest(str(tmp_path / "src" / "*.tif"), store, chunk=40)
+    assert third.written == [QUADS[2]] and len(third.skipped) == 2
+    redo = ingest(tmp_path / "src", store, chunk=40, overwrite=True)
+    assert sorted(redo.written) == sorted(extra) and redo.skipped == []
+    assert_cube_equals(store, extra)
+
+
+def test_same_quad_in_two_regions_is_ingested_once(tmp_path: Path) -> None:
+    arrays = make_quads(tmp_path / "belize", n=1)
+    make_quads(tmp_path / "honduras", n=1)
+    report = ingest([tmp_path / "belize", tmp_path / "honduras"], tmp_path / "c.zarr", chunk=64)
+    assert report.written == [QUADS[0]]
+    assert list(report.duplicates.values()) == [QUADS[0]]
+    assert_cube_equals(tmp_path / "c.zarr", arrays)
+
+
+def test_incompatible_scenes_are_refused_before_writing(tmp_path: Path) -> None:
+    make_quads(tmp_path / "src", n=1)
+    write_tif(tmp_path / "src" / "L15-0200E-0456N.tif", np.zeros((1, 40, 40), "int16"), nodata=-9999)
+    store = tmp_path / "c.zarr"
+    with pytest.raises(IncompatibleScenesError, match="L15-0200E-0456N.*bands.*another store"):
+        ingest(tmp_path / "src", store, chunk=32)
+    assert list_scenes(store, complete_only=False) == []
+    # against an existing cube: its recorded bands win
+    ingest(tmp_path / "src" / f"{QUADS[0]}.tif", store, chunk=32)
+    with pytest.raises(IncompatibleScenesError, match="the cube"):
+        ingest(tmp_path / "src" / "L15-0200E-0456N.tif", store, chunk=32)
+    utm = write_tif(tmp_path / "utm.tif", rgba(3, 40, 40), crs="EPSG:32616")
+    with pytest.raises(IncompatibleScenesError, match="reproject"):
+        ingest(utm, store, chunk=32)
+    assert list_scenes(store, complete_only=False) == [QUADS[0]]
+
+
+def test_bad_sources_are_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
+    arrays = make_quads(tmp_path / "src", n=1)
+    (tmp_path / "src" / "notes.tif").write_text("not a raster")
+    big = write_tif(tmp_path / "full.tif", rgba(8, 256, 256))
+    blob = Path(big).read_bytes()
+    (tmp_path / "src" / "L15-0300E-0456N.tif").write_bytes(blob[: len(blob) // 2])  # truncated
+    sources = [*sorted(str(p) for p in (tmp_path / "src").iterdir()), str(tmp_path / "missing.tif")]
+    report = ingest(sources, tmp_path / "c.zarr", chunk=64)
+    assert report.written == [QUADS[0]] and not report.ok
+    assert set(report.failed) == {"notes", "L15-0300E-0456N", "missing"}
+    assert "does not exist" in report.failed["missing"] and "notes.tif" in report.failed["notes"]
+    assert "L15-0300E-0456N" in report.failed["L15-0300E-0456N"]
+    assert list_scenes(tmp_path / "c.zarr") == [QUADS[0]]  # the truncated scene never reads as done
+    with pytest.raises(StoreError, match="incomplete"):
+        open_cube(tmp_path / "c.zarr", "L15-0300E-0456N")
+    assert_cube_equals(tmp_path / "c.zarr", arrays)
+    assert "1 written" in report.summary() and json.dumps(report.to_dict())
+
+
+KILLER = textwrap.dedent(
+    """
+    import os, signal, sys
+    import reefdask.cube_ingest as ci
+    import reefdask.io as rio_
+
+    sources, store, victim, where = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4]
+    if where == "before-mark":  # every chunk of the victim is written, its mark is not
+        original_mark = ci._mark_complete
+
+        def mark(store, sid, opts, written):
+            if sid == victim:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return original_mark(store, sid, opts, written)
+
+        ci._mark_complete = mark
+    else:  # killed in the middle of the victim's data
+        original_read = rio_._read_block
+        seen = []
+
+        def read(source, block_info=None):
+            if victim in source.url:
+                seen.append(1)
+                if len(seen) == 3:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            return original_read(source, block_info)
+
+        rio_._read_block = read
+    ci.ingest(sources, store, chunk=32, batch_size=1)
+    print("survived")
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["before-mark", "mid-data"])
+def test_sigkill_mid_run_then_rerun_completes(tmp_path: Path, where: str) -> None:
+    arrays = make_quads(tmp_path / "src", n=4, size=(64, 96))
+    sources = [str(tmp_path / "src" / f"{q}.tif") for q in QUADS]
+    store = str(tmp_path / "c.zarr")
+    victim = QUADS[2]
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run(
+        [sys.executable, str(script), ",".join(sources), store, victim, where],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert list_scenes(store) == QUADS[:2]  # finished before the kill
+    assert victim in list_scenes(store, complete_only=False)  # half-written, not complete
+    with pytest.raises(StoreError, match="interrupted"):
+        open_cube(store, victim)
+
+    report = ingest(sources, store, chunk=32)
+    assert sorted(report.skipped) == QUADS[:2]
+    assert sorted(report.written) == [victim, QUADS[3]]
+    assert list_scenes(store) == QUADS
+    assert_cube_equals(store, arrays)
+
+
+def test_memory_store_on_a_local_cluster(tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    arrays = make_quads(tmp_path / "src", n=2)
+    fs, _ = filesystem("memory://")
+    for q in arrays:
+        fs.pipe_file(f"/cube-test/src/{q}.tif", (tmp_path / "src" / f"{q}.tif").read_bytes())
+    store = "memory://cube-test/cube.zarr"
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            report = ingest("memory://cube-test/src/*.tif", store, chunk=32, client=client)
+    assert sorted(report.written) == sorted(arrays)
+    assert list_scenes(store) == sorted(arrays)
+    assert_cube_equals(store, arrays)
+    plain = xr.open_zarr(store, group=QUADS[1], consolidated=False, zarr_format=3)
+    np.testing.assert_array_equal(plain.imagery.values, expected_rgb(arrays[QUADS[1]]))
+
+
+@pytest.mark.gcs
+@pytest.mark.slow
+def test_gcs_sources_and_store_on_a_process_cluster(gcs_bucket: str, tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    arrays = make_quads(tmp_path / "src", n=2)
+    fs, _ = filesystem(gcs_bucket)
+    bucket = gcs_bucket.removeprefix("gs://")
+    for q in arrays:
+        fs.put_file(str(tmp_path / "src" / f"{q}.tif"), f"{bucket}/mosaic/belize/{q}.tif")
+    fs.invalidate_cache()
+    store = f"{gcs_bucket}/cubes/belize.zarr"
+    sources = [f"{gcs_bucket}/mosaic/belize/{q}.tif" for q in arrays]
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster):  # the active client is used
+            report = ingest(sources, store, chunk=32, compression="deflate")
+    assert sorted(report.written) == sorted(arrays)
+    fs.invalidate_cache()
+    assert list_scenes(store) == sorted(arrays)
+    assert_cube_equals(store, arrays)
+    assert ingest(sources, store, chunk=32).skipped == sorted(arrays)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunk=st.integers(16, 100), height=st.integers(20, 90), width=st.integers(20, 90))
+def test_any_chunking_round_trips(tmp_path: Path, chunk: int, height: int, width: int) -> None:
+    name = f"{chunk}_{height}_{width}"
+    data = rgba(chunk, height, width)
+    write_tif(tmp_path / f"s{name}.tif", data)
+    store = tmp_path / f"c{name}.zarr"
+    ingest(tmp_path / f"s{name}.tif", store, chunk=chunk)
+    da = open_cube(store)
+    assert da.encoding["chunks"] == (3, chunk, chunk)  # one chunk grid for every scene of a cube
+    np.testing.assert_array_equal(da.values, expected_rgb(data))
+
+
+def test_cli_ingest(tmp_path: Path) -> None:
+    from reefdask.cli import app
+
+    arrays = make_quads(tmp_path / "src", n=2)
+    runner = CliRunner()
+    store = str(tmp_path / "c.zarr")
+    result = runner.invoke(app, ["ingest", str(tmp_path / "src"), "--store", store, "--chunk", "48"])
+    assert result.exit_code == 0, result.output
+    assert "2 written, 0 already complete, 0 failed" in result.output
+    result = runner.invoke(app, ["ingest", str(tmp_path / "src"), "--store", store, "--json"])
+    assert result.exit_code == 0 and sorted(json.loads(result.output)["skipped"]) == sorted(arrays)
+    result = runner.invoke(app, ["ingest", str(tmp_path / "nope.tif"), "--store", store])
+    assert result.exit_code == 1 and "does not exist" in result.output
