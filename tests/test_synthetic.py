@@ -219,3 +219,29 @@ def test_cli_synth(tmp_path):
         assert src.width == 32 and src.tags()["REEFDASK_SEED"] == "4"
     bad = runner.invoke(app, ["synth", str(tmp_path), "--kind", "mud"])
     assert isinstance(bad.exception, ConfigError)
+
+
+def test_synth_quads_to_memory_url():
+    import fsspec
+
+    made = synth_quads("memory://synth-test/run", quads=2, size=32, seed=9)
+    assert made[0].image == f"memory://synth-test/run/imagery/belize/{made[0].quad.id}.tif"
+    rgba, labels = synth_scene(made[0].quad, size=32, seed=9)
+    with fsspec.open(made[0].image, "rb") as f, rasterio.open(f) as src:
+        np.testing.assert_array_equal(src.read(), rgba)
+    with fsspec.open(made[0].label, "rb") as f, rasterio.open(f) as src:
+        np.testing.assert_array_equal(src.read(1), labels)
+
+
+@pytest.mark.gcs
+def test_synth_quads_to_gcs_bucket(gcs_bucket):
+    from reefdask.storage import filesystem
+
+    made = synth_quads(f"{gcs_bucket}/mosaic", quads=1, size=32, seed=1, region="global")
+    fs, _ = filesystem(gcs_bucket)
+    found = sorted(fs.find(gcs_bucket.removeprefix("gs://")))
+    assert [p.split("/mosaic/")[1] for p in found] == [
+        f"imagery/global/{made[0].quad.id}.tif",
+        f"labels/global/{made[0].quad.id}.tif",
+    ]
+    assert fs.cat(made[0].image)[:4] in (b"II*\x00", b"MM\x00*")
