@@ -7,28 +7,19 @@ import uuid
 import dask
 import numpy as np
 import pytest
-import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reefdask.predict import plan_prediction, predict
 from reefdask.predict.run import build_tasks
-from reefdask.predict.testing import fixed_window, scene_array, tiny_fcn
+from reefdask.predict.testing import as_imagery, fixed_window, scene_array, tiny_fcn
 
 pytestmark = pytest.mark.tf
 
 
 def imagery(img: np.ndarray, nodata: int = 0) -> xr.DataArray:
-    b, h, w = img.shape
-    da = xr.DataArray(
-        img,
-        dims=("band", "y", "x"),
-        coords={"band": np.arange(1, b + 1), "y": 5000.0 - 10 * (np.arange(h) + 0.5), "x": 10 * (np.arange(w) + 0.5)},
-        attrs={"nodata": nodata},
-        name="test",
-    )
-    return da.rio.write_crs("EPSG:3857")
+    return as_imagery(img, nodata=nodata)
 
 
 def reference(model, img: np.ndarray, halo: int, stride: int = 1, nodata: int = 0) -> np.ndarray:
@@ -62,7 +53,12 @@ def mem() -> str:
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(h=st.integers(20, 80), w=st.integers(20, 80), chunk=st.sampled_from([8, 16, 24, 40]), seed=st.integers(0, 9))
+@given(
+    h=st.integers(20, 80),
+    w=st.integers(20, 80),
+    chunk=st.sampled_from([8, 16, 24, 40]),
+    seed=st.integers(0, 9),
+)
 def test_chunked_float32_equals_whole_scene_call(fcn, h, w, chunk, seed):
     path, model = fcn
     img = scene_array(h, w, seed=seed, nodata_box=(0, h // 3, 0, w // 4))
@@ -134,7 +130,7 @@ def test_windows_centre_crop_equals_tiles(fcn, tmp_path):
 
 
 def test_windows_blend_is_chunk_invariant_and_normalised(fcn, tmp_path):
-    path, model = fcn
+    _, model = fcn
     win = str(tmp_path / "win16.keras")
     fixed_window(model, 16, win)
     img = scene_array(50, 45, seed=8)
@@ -181,7 +177,9 @@ def test_runs_on_a_distributed_cluster(fcn):
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
         with Client(cluster) as client:
             ds = predict(imagery(img), path, mem(), chunk=16, output_dtype="float32", client=client)
-            assert any(name.startswith("reefdask-model") for name in client.run(lambda dask_worker: list(
-                dask_worker.plugins)).popitem()[1])
+            assert any(
+                name.startswith("reefdask-model")
+                for name in client.run(lambda dask_worker: list(dask_worker.plugins)).popitem()[1]
+            )
     halo = ds.attrs["reefdask"]["config"]["halo"]
     np.testing.assert_allclose(ds.probabilities.values, reference(model, img, halo), atol=1e-5)

@@ -13,11 +13,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fixed_window", "scene_array", "tiny_fcn", "tiny_unet"]
+__all__ = ["as_imagery", "fixed_window", "scene_array", "tiny_fcn", "tiny_unet"]
 
 
-def tiny_fcn(path: str | None = None, *, bands: int = 3, classes: int = 4, n_conv: int = 2, filters: int = 8,
-             pool: bool = False, window: int | None = None, seed: int = 0) -> Any:
+def tiny_fcn(
+    path: str | None = None,
+    *,
+    bands: int = 3,
+    classes: int = 4,
+    n_conv: int = 2,
+    filters: int = 8,
+    pool: bool = False,
+    window: int | None = None,
+    seed: int = 0,
+) -> Any:
     """A small fully convolutional softmax model; saved to ``path`` when given."""
     import keras
 
@@ -49,8 +58,15 @@ def fixed_window(model: Any, window: int, path: str | None = None) -> Any:
     return clone
 
 
-def tiny_unet(path: str | None = None, *, bands: int = 3, classes: int = 14, depth: int = 3, filters: int = 16,
-              seed: int = 0) -> Any:
+def tiny_unet(
+    path: str | None = None,
+    *,
+    bands: int = 3,
+    classes: int = 14,
+    depth: int = 3,
+    filters: int = 16,
+    seed: int = 0,
+) -> Any:
     """A U-Net (two 3x3 convs per level, 2x2 pooling, skip connections, softmax)."""
     import keras
 
@@ -75,12 +91,33 @@ def tiny_unet(path: str | None = None, *, bands: int = 3, classes: int = 14, dep
     return model
 
 
-def scene_array(height: int, width: int, *, bands: int = 3, seed: int = 0, nodata_box: tuple[int, ...] = ()
-                ) -> np.ndarray:
-    """Seeded uint8 ``(band, y, x)`` imagery (values 1..254) with an optional nodata (0) box ``y0, y1, x0, x1``."""
+def scene_array(
+    height: int, width: int, *, bands: int = 3, seed: int = 0, nodata_box: tuple[int, ...] = ()
+) -> np.ndarray:
+    """Seeded uint8 ``(band, y, x)`` imagery (1..254) with an optional nodata (0) box ``y0, y1, x0, x1``."""
     rng = np.random.default_rng(seed)
     img = rng.integers(1, 255, size=(bands, height, width), dtype="uint8")
     if nodata_box:
         y0, y1, x0, x1 = nodata_box
         img[:, y0:y1, x0:x1] = 0
     return img
+
+
+def as_imagery(img: Any, *, nodata: int = 0, name: str = "test", crs: str = "EPSG:3857") -> Any:
+    """Wrap a ``(band, y, x)`` NumPy or Dask array as georeferenced imagery (10 m pixels)."""
+    import rioxarray  # noqa: F401  (registers .rio)
+    import xarray as xr
+
+    b, h, w = img.shape
+    da = xr.DataArray(
+        img,
+        dims=("band", "y", "x"),
+        coords={
+            "band": np.arange(1, b + 1),
+            "y": 5000.0 - 10 * (np.arange(h) + 0.5),
+            "x": 10 * (np.arange(w) + 0.5),
+        },
+        attrs={"nodata": nodata},
+        name=name,
+    )
+    return da.rio.write_crs(crs)
