@@ -1,0 +1,1 @@
+"""Training: samples, scalers, architectures, losses, the input pipeline, fits, reports, sweeps."""

@@ -1,0 +1,198 @@
+"""Write chosen windows into the Zarr sample store, one chunk of samples per Dask task.
+
+The store is laid out first (every array created, configuration in the attributes,
+``complete`` false); each task then reads its windows and writes exactly its own
+chunk-aligned region, returning only the class counts of its loss windows. Weights
+follow in a second pass once the training folds' class frequencies are known, and
+``complete`` is set last. Memory per task: one chunk of samples.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+import numpy as np
+
+from reefdask.nodata import LABEL_NODATA
+from reefdask.train.config import SamplesConfig
+from reefdask.train.store import open_group
+from reefdask.train.windows import SceneInfo, SceneReader
+
+__all__ = ["write_store", "class_weights", "weight_window"]
+
+
+def class_weights(counts: np.ndarray) -> np.ndarray:
+    """Inverse class frequency ``N / (K n_c)`` over the ``K`` classes present; absent classes 0.
+
+    >>> class_weights(np.array([30, 10, 0])).tolist()
+    [0.6666666666666666, 2.0, 0.0]
+    """
+    counts = np.asarray(counts, "float64")
+    present = counts > 0
+    if not present.any():
+        return np.zeros_like(counts)
+    return np.where(present, counts.sum() / (present.sum() * np.maximum(counts, 1)), 0.0)
+
+
+def weight_window(responses: np.ndarray, weights: np.ndarray, crop: int) -> np.ndarray:
+    """Per-pixel weights of ``responses (..., y, x)``: class weight in the loss window, else 0."""
+    lut = np.zeros(256, "float32")
+    lut[: len(weights)] = weights
+    w = lut[responses]
+    if crop > 0:
+        w[..., :crop, :] = 0
+        w[..., -crop:, :] = 0
+        w[..., :, :crop] = 0
+        w[..., :, -crop:] = 0
+    return w
+
+
+def write_store(
+    cfg: SamplesConfig,
+    infos: list[SceneInfo],
+    sel: np.ndarray,
+    folds: np.ndarray,
+    schema: Any,
+    lut: np.ndarray,
+    chash: str,
+    client: Any,
+    *,
+    version: str,
+) -> None:
+    """Lay out the store, fill it chunk by chunk, then write weights and mark it complete."""
+    import dask
+
+    n, size, cs = len(sel), 2 * cfg.window_radius, cfg.chunk_samples
+    nb = len(infos[0].bands)
+    crop = cfg.window_radius - cfg.loss_window_radius
+    g = open_group(cfg.store, "w")
+    g.create_array(
+        "features", shape=(n, size, size, nb), chunks=(cs, size, size, nb), dtype=infos[0].dtype, fill_value=0
+    )
+    g.create_array("responses", shape=(n, size, size), chunks=(cs, size, size), dtype="uint8", fill_value=255)
+    g.create_array("weights", shape=(n, size, size), chunks=(cs, size, size), dtype="float32", fill_value=0)
+    for name, col, dt in (
+        ("fold", folds, "int8"),
+        ("scene", sel[:, 0], "int16"),
+        ("row", sel[:, 1], "int32"),
+        ("col", sel[:, 2], "int32"),
+    ):
+        arr = g.create_array(name, shape=(n,), chunks=(max(n, 1),), dtype=dt, fill_value=0)
+        if n:
+            arr[:] = np.asarray(col, dt)
+    ranges = {
+        str(f): [int(np.searchsorted(folds, f, "left")), int(np.searchsorted(folds, f, "right"))]
+        for f in range(cfg.n_folds)
+    }
+    train_folds = [f for f in range(cfg.n_folds) if f not in (cfg.validation_fold, cfg.test_fold)]
+    g.attrs.update(
+        {
+            "complete": False,
+            "config": {k: v for k, v in cfg.model_dump(mode="json").items() if k != "rebuild"},
+            "config_hash": chash,
+            "n_samples": n,
+            "n_folds": cfg.n_folds,
+            "validation_fold": cfg.validation_fold,
+            "test_fold": cfg.test_fold,
+            "fold_ranges": ranges,
+            "window_radius": cfg.window_radius,
+            "loss_window_radius": cfg.loss_window_radius,
+            "schema": schema.to_dict(),
+            "scenes": [
+                {
+                    "name": i.name,
+                    "features": i.features,
+                    "labels": i.labels,
+                    "boundary": i.boundary,
+                    "bands": list(i.bands),
+                    "crs": i.crs,
+                    "transform": list(i.transform),
+                }
+                for i in infos
+            ],
+            "bands": list(infos[0].bands),
+            "feature_nodata": None if infos[0].nodata is None else float(infos[0].nodata),
+            "label_nodata": LABEL_NODATA,
+            "response_nodata": 255,
+            "provenance": {
+                "reefdask": version,
+                "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            },
+        }
+    )
+    starts = list(range(0, n, cs))
+    fill = dask.delayed(_fill_chunk, pure=False)
+    tasks = [
+        fill(
+            cfg.store,
+            infos,
+            sel[a : a + cs],
+            a,
+            size,
+            crop,
+            lut,
+            folds[a : a + cs],
+            train_folds,
+            schema.n_classes,
+        )
+        for a in starts
+    ]
+    counts = np.sum(_run(tasks, client), axis=0) if tasks else np.zeros(schema.n_classes, "int64")
+    weights = class_weights(counts)
+    wtask = dask.delayed(_weight_chunk, pure=False)
+    _run([wtask(cfg.store, a, min(a + cs, n), weights, crop) for a in starts], client)
+    g.attrs.update(
+        {
+            "class_counts": [int(c) for c in counts],
+            "class_weights": [float(w) for w in weights],
+            "complete": True,
+        }
+    )
+
+
+def _run(tasks: list, client: Any) -> list:
+    import dask
+
+    if not tasks:
+        return []
+    if client is not None:
+        return list(client.gather(client.compute(tasks)))
+    return list(dask.compute(*tasks, scheduler="threads"))
+
+
+def _fill_chunk(
+    url: str,
+    infos: list[SceneInfo],
+    sel: np.ndarray,
+    start: int,
+    size: int,
+    crop: int,
+    lut: np.ndarray,
+    folds: np.ndarray,
+    train_folds: list[int],
+    n_classes: int,
+) -> np.ndarray:
+    g = open_group(url, "r+")
+    feats, resps = [], []
+    readers: dict[int, SceneReader] = {}
+    for s, r, c in sel:
+        rd = readers.setdefault(int(s), SceneReader(infos[s]))
+        f, valid = rd.features(r, c, size)
+        lab = rd.labels(r, c, size, lut)
+        lab[~valid] = 255  # no imagery, no label
+        feats.append(f)
+        resps.append(lab)
+    for rd in readers.values():
+        rd.__exit__()
+    stop = start + len(sel)
+    g["features"][start:stop] = np.stack(feats)
+    resp = np.stack(resps)
+    g["responses"][start:stop] = resp
+    inner = resp[np.isin(folds, train_folds), crop : size - crop, crop : size - crop]
+    return np.bincount(inner[inner != 255].ravel(), minlength=n_classes)[:n_classes]
+
+
+def _weight_chunk(url: str, start: int, stop: int, weights: np.ndarray, crop: int) -> None:
+    g = open_group(url, "r+")
+    g["weights"][start:stop] = weight_window(np.asarray(g["responses"][start:stop]), weights, crop)

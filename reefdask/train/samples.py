@@ -1,0 +1,339 @@
+"""Draw training windows from scenes into a Zarr sample store, in parallel and bounded memory.
+
+Steps of :func:`build_samples`:
+
+1. **Candidates**: windows of ``2r`` px whose top-left corners lie on a grid of step
+   ``stride`` (default ``2l``), entirely inside the raster.
+2. **Statistics** (one Dask task per batch of candidates; each reads its windows only):
+   feature nodata fraction, label nodata fraction (features' nodata counts as label
+   nodata), fraction outside the boundary, and the class histogram of the loss window.
+3. **Rejection**: above ``max_feature_nodata`` / ``max_response_nodata`` /
+   ``max_outside_boundary``; loss window without any label; loss window holding only
+   ``background_classes``.
+4. **Spatial folds**: each scene is cut into square blocks of ``fold_block`` px
+   (default ``4r``); the blocks of all scenes are shuffled with the seed and dealt to
+   the ``k`` folds in turn. A window belongs to the fold of the blocks its footprint
+   covers; a window whose footprint covers blocks of two folds is dropped. Hence the
+   footprints of two windows of different folds never share a pixel: overlapping
+   (nearby) windows cannot end up on both sides of a train / validation split.
+5. **Class-aware selection**: each accepted window gets a preference ``w`` (``none``:
+   1; ``oversample``: the mean over its loss-window pixels of ``freq(class)^-power``;
+   ``proportions``: the mean of ``target(class) / freq(class)``), and a random key
+   ``u^(1/w)`` (weighted sampling without replacement). The best keys fill each scene's
+   quota (``max_per_scene``, default ``max_samples / n_scenes``), then the total quota.
+6. **Writing**: samples sorted by fold (shuffled within), one Dask task per chunk of
+   ``chunk_samples`` windows reads and writes its own region; then class counts over the
+   training folds' loss windows give inverse-frequency weights ``N / (K n_c)``
+   (``K`` classes present), written per chunk: zero outside the loss window and on nodata.
+
+The configuration hash and ``complete`` are written last. Building again with the same
+configuration does nothing; another configuration is refused (differences listed)
+unless ``rebuild`` is set; an unfinished store is rebuilt.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from glob import glob
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reefdask import __version__
+from reefdask.config import config_hash
+from reefdask.errors import ConfigError, InputNotFoundError
+from reefdask.train.config import SamplesConfig, SceneSpec
+from reefdask.train.store import open_group
+from reefdask.train.windows import SceneInfo, SceneReader, label_lut, scene_info
+
+__all__ = ["SampleReport", "build_samples", "resolve_scenes", "config_differences"]
+
+_STATS_BATCH = 64
+_REASONS = (
+    "feature_nodata",
+    "response_nodata",
+    "outside_boundary",
+    "no_label",
+    "background_only",
+    "straddles_folds",
+)
+
+
+@dataclass
+class SampleReport:
+    """What a build did (or found already done)."""
+
+    store: str
+    built: bool
+    n_samples: int
+    candidates: int = 0
+    per_fold: dict[int, int] = field(default_factory=dict)
+    per_scene: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def resolve_scenes(cfg: SamplesConfig) -> list[SceneSpec]:
+    """The config's scenes, plus features matched by ``features_glob`` with labels of the same name."""
+    scenes = list(cfg.scenes)
+    if cfg.features_glob:
+        paths = sorted(glob(cfg.features_glob))
+        if not paths:
+            raise InputNotFoundError(f"features_glob {cfg.features_glob!r} matches no file; fix the pattern.")
+        for p in paths:
+            lab = str(Path(str(cfg.labels_dir)) / Path(p).name)
+            scenes.append(SceneSpec(features=p, labels=lab))
+    return scenes
+
+
+def _hashable_config(cfg: SamplesConfig) -> dict[str, Any]:
+    d = cfg.model_dump(mode="json")
+    d.pop("rebuild")
+    return d
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts, as ``key: old -> new``."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b, key = old.get(k), new.get(k), f"{prefix}{k}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_differences(a, b, key + ".")
+        elif a != b:
+            out.append(f"{key}: {a!r} -> {b!r}")
+    return out
+
+
+def build_samples(cfg: SamplesConfig, *, client: Any = None) -> SampleReport:
+    """Build (or confirm) the sample store described by ``cfg``; see the module docstring."""
+    t0 = time.perf_counter()
+    chash = config_hash(_hashable_config(cfg))
+    existing = _existing(cfg.store)
+    if existing is not None and existing.get("complete"):
+        if existing.get("config_hash") == chash:
+            return SampleReport(
+                cfg.store,
+                False,
+                int(existing["n_samples"]),
+                per_fold={int(k): v[1] - v[0] for k, v in existing["fold_ranges"].items()},
+            )
+        if not cfg.rebuild:
+            diffs = config_differences(existing.get("config", {}), _hashable_config(cfg))
+            raise ConfigError(
+                f"Sample store {cfg.store} was built with another configuration:\n  "
+                + "\n  ".join(diffs or ["(unknown)"])
+                + "\nSet `rebuild: true` to replace it, or write to another store."
+            )
+    from reefdask.classes import load_schema
+
+    schema = load_schema(cfg.class_schema)
+    lut = label_lut(schema.codes)
+    bg = np.array([schema.index_of_code[c] for c in cfg.background_classes if c in schema.index_of_code], int)
+    specs = resolve_scenes(cfg)
+    infos = [scene_info(s.name or Path(s.features).stem, s.features, s.labels, s.boundary) for s in specs]
+    _check_compatible(infos)
+    size = 2 * cfg.window_radius
+    cand = _candidates(infos, size, cfg.resolved_stride())
+    stats = _compute(_stats_tasks(infos, cand, cfg, lut, schema.n_classes), client)
+    fnd, rnd, out, hist = (np.concatenate([s[i] for s in stats]) if stats else np.zeros(0) for i in range(4))
+    hist = hist.reshape(len(cand), schema.n_classes) if len(cand) else np.zeros((0, schema.n_classes))
+    folds = _assign_folds(infos, cand, cfg, size)
+    reasons = _reject(fnd, rnd, out, hist, bg, folds, cfg)
+    ok = reasons == -1
+    chosen = _select(cand, hist, ok, cfg, len(infos), schema.codes)
+    order = _order(chosen, folds, cfg)
+    sel, sel_folds = cand[order], folds[order]
+    _write(cfg, infos, sel, sel_folds, schema, lut, chash, client)
+    per_scene = {i.name: int((sel[:, 0] == k).sum()) for k, i in enumerate(infos)}
+    rejected = {r: int((reasons == k).sum()) for k, r in enumerate(_REASONS)}
+    return SampleReport(
+        cfg.store,
+        True,
+        len(sel),
+        len(cand),
+        {f: int((sel_folds == f).sum()) for f in range(cfg.n_folds)},
+        per_scene,
+        rejected,
+        time.perf_counter() - t0,
+    )
+
+
+def _existing(url: str) -> dict[str, Any] | None:
+    try:
+        return dict(open_group(url, "r").attrs)
+    except (FileNotFoundError, KeyError, ValueError):
+        return None
+
+
+def _check_compatible(infos: list[SceneInfo]) -> None:
+    from reefdask.errors import IncompatibleScenesError
+
+    if not infos:
+        raise ConfigError("The samples config names no scene; add `scenes` or `features_glob`.")
+    first = infos[0]
+    for i in infos[1:]:
+        if len(i.bands) != len(first.bands) or i.dtype != first.dtype:
+            raise IncompatibleScenesError(
+                f"Scene {i.name} has {len(i.bands)} {i.dtype} bands, {first.name} {len(first.bands)} "
+                f"{first.dtype}; sample scenes with the same bands and type together."
+            )
+
+
+def _candidates(infos: list[SceneInfo], size: int, stride: int) -> np.ndarray:
+    """Rows ``(scene, row, col)`` of every window inside its raster."""
+    rows = []
+    for k, i in enumerate(infos):
+        ys = np.arange(0, i.height - size + 1, stride)
+        xs = np.arange(0, i.width - size + 1, stride)
+        yy, xx = np.meshgrid(ys, xs, indexing="ij")
+        rows.append(np.stack([np.full(yy.size, k), yy.ravel(), xx.ravel()], axis=1))
+    return np.concatenate(rows).astype("int64") if rows else np.zeros((0, 3), "int64")
+
+
+def _stats_tasks(
+    infos: list[SceneInfo], cand: np.ndarray, cfg: SamplesConfig, lut: np.ndarray, n: int
+) -> list:
+    import dask
+
+    size, c = 2 * cfg.window_radius, cfg.window_radius - cfg.loss_window_radius
+    fn = dask.delayed(_window_stats, pure=True)
+    return [fn(infos, cand[a : a + _STATS_BATCH], size, c, lut, n) for a in range(0, len(cand), _STATS_BATCH)]
+
+
+def _window_stats(
+    infos: list[SceneInfo], cand: np.ndarray, size: int, c: int, lut: np.ndarray, n: int
+) -> tuple:
+    fnd, rnd, out, hist = [], [], [], []
+    readers: dict[int, SceneReader] = {}
+    for s, r, col in cand:
+        rd = readers.setdefault(int(s), SceneReader(infos[s]))
+        _, valid = rd.features(r, col, size)
+        lab = rd.labels(r, col, size, lut)
+        lab[~valid] = 255
+        fnd.append(1 - valid.mean())
+        rnd.append((lab == 255).mean())
+        out.append(1 - rd.boundary(r, col, size).mean())
+        inner = lab[c : size - c, c : size - c]
+        hist.append(np.bincount(inner[inner != 255], minlength=n)[:n])
+    for rd in readers.values():
+        rd.__exit__()
+    return (np.array(fnd), np.array(rnd), np.array(out), np.array(hist, "int64").reshape(-1))
+
+
+def _compute(tasks: list, client: Any) -> list:
+    import dask
+
+    if not tasks:
+        return []
+    if client is not None:
+        return list(client.gather(client.compute(tasks)))
+    return list(dask.compute(*tasks, scheduler="threads"))
+
+
+def _assign_folds(infos: list[SceneInfo], cand: np.ndarray, cfg: SamplesConfig, size: int) -> np.ndarray:
+    """Fold of each candidate (-1: its footprint covers blocks of two folds)."""
+    b = cfg.resolved_block()
+    nb = [(math.ceil(i.height / b), math.ceil(i.width / b)) for i in infos]
+    offsets = np.cumsum([0] + [h * w for h, w in nb])
+    rng = np.random.default_rng(cfg.seed)
+    block_fold = np.empty(offsets[-1], "int64")
+    block_fold[rng.permutation(offsets[-1])] = np.arange(offsets[-1]) % cfg.n_folds
+    folds = np.full(len(cand), -1, "int64")
+    for k, (s, r, c) in enumerate(cand):
+        w = nb[s][1]
+        ids = [
+            offsets[s] + by * w + bx
+            for by in range(r // b, (r + size - 1) // b + 1)
+            for bx in range(c // b, (c + size - 1) // b + 1)
+        ]
+        fs = np.unique(block_fold[ids])
+        folds[k] = fs[0] if len(fs) == 1 else -1
+    return folds
+
+
+def _reject(
+    fnd: np.ndarray,
+    rnd: np.ndarray,
+    out: np.ndarray,
+    hist: np.ndarray,
+    bg: np.ndarray,
+    folds: np.ndarray,
+    cfg: SamplesConfig,
+) -> np.ndarray:
+    """Index into ``_REASONS`` of the first rule each candidate breaks; -1 when accepted."""
+    fg = np.ones(hist.shape[1], bool)
+    fg[bg] = False
+    rules = [
+        fnd > cfg.max_feature_nodata,
+        rnd > cfg.max_response_nodata,
+        out > cfg.max_outside_boundary,
+        hist.sum(1) == 0,
+        hist[:, fg].sum(1) == 0,
+        folds < 0,
+    ]
+    reasons = np.full(len(folds), -1, "int64")
+    for k in reversed(range(len(rules))):
+        reasons[rules[k]] = k
+    return reasons
+
+
+def _select(
+    cand: np.ndarray,
+    hist: np.ndarray,
+    ok: np.ndarray,
+    cfg: SamplesConfig,
+    n_scenes: int,
+    codes: tuple[int, ...],
+) -> np.ndarray:
+    """Indices of the chosen candidates (per-scene and total quotas, class-aware preference)."""
+    idx = np.flatnonzero(ok)
+    if not len(idx):
+        return idx
+    h = hist[idx].astype("float64")
+    frac = h / np.maximum(h.sum(1, keepdims=True), 1)
+    freq = h.sum(0) / max(h.sum(), 1)
+    mode = cfg.balance.mode
+    if mode == "oversample":
+        pref = frac @ np.where(freq > 0, np.maximum(freq, 1e-9) ** -cfg.balance.power, 0)
+    elif mode == "proportions":
+        target = np.array([cfg.balance.targets.get(c, 0.0) for c in codes])
+        target = target / max(target.sum(), 1e-12)
+        pref = frac @ np.where(freq > 0, target / np.maximum(freq, 1e-9), 0)
+    else:
+        pref = np.ones(len(idx))
+    rng = np.random.default_rng(cfg.seed + 1)
+    u = rng.random(len(idx))
+    key = np.where(pref > 0, np.log(np.maximum(u, 1e-300)) / np.maximum(pref, 1e-300), -np.inf)
+    quota = cfg.max_per_scene or math.ceil(cfg.max_samples / n_scenes)
+    keep = []
+    for s in np.unique(cand[idx, 0]):
+        mine = np.flatnonzero(cand[idx, 0] == s)
+        keep.append(mine[np.argsort(-key[mine], kind="stable")[:quota]])
+    kept = np.concatenate(keep)
+    kept = kept[np.argsort(-key[kept], kind="stable")[: cfg.max_samples]]
+    return idx[np.sort(kept)]
+
+
+def _order(chosen: np.ndarray, folds: np.ndarray, cfg: SamplesConfig) -> np.ndarray:
+    """Chosen candidates sorted by fold, shuffled within each fold."""
+    rng = np.random.default_rng(cfg.seed + 2)
+    shuffled = chosen[rng.permutation(len(chosen))]
+    return shuffled[np.argsort(folds[shuffled], kind="stable")]
+
+
+def _write(
+    cfg: SamplesConfig,
+    infos: list[SceneInfo],
+    sel: np.ndarray,
+    folds: np.ndarray,
+    schema: Any,
+    lut: np.ndarray,
+    chash: str,
+    client: Any,
+) -> None:
+    from reefdask.train import sample_writer
+
+    sample_writer.write_store(cfg, infos, sel, folds, schema, lut, chash, client, version=__version__)

@@ -1,0 +1,206 @@
+"""Reading one training window from a scene: features, labels and boundary.
+
+Each call opens its raster, reads one window and closes it, so a Dask task carries only
+paths and numbers (picklable, thread-safe). Features follow :mod:`reefdask.nodata`: an
+alpha band (colour interpretation ALPHA, or the 4th band of 4-band uint8 imagery) is
+consumed and dropped; a pixel is nodata when every band equals the nodata value. Labels
+become softmax channel indices (``uint8``, 255 = nodata) through the class schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reefdask.errors import IncompatibleScenesError, InputNotFoundError, NotARasterError
+from reefdask.nodata import IMAGERY_NODATA, apply_alpha
+
+__all__ = [
+    "SceneInfo",
+    "SceneReader",
+    "scene_info",
+    "read_features",
+    "read_labels",
+    "read_boundary",
+    "label_lut",
+]
+
+_VECTOR = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".parquet")
+
+
+@dataclass(frozen=True)
+class SceneInfo:
+    """What the sampler needs to know about a scene (plain values: travels to workers)."""
+
+    name: str
+    features: str
+    labels: str
+    boundary: str | None
+    height: int
+    width: int
+    bands: tuple[int, ...]
+    alpha: int | None
+    dtype: str
+    nodata: float | None
+    transform: tuple[float, ...]
+    crs: str | None
+
+
+def scene_info(name: str, features: str, labels: str, boundary: str | None = None) -> SceneInfo:
+    """Inspect a scene's rasters; labels must share the features' grid."""
+    from rasterio.enums import ColorInterp
+
+    ds = _open(features)
+    with ds:
+        interp = list(ds.colorinterp)
+        alpha = next((i + 1 for i, c in enumerate(interp) if c == ColorInterp.alpha), None)
+        if alpha is None and ds.count == 4 and ds.dtypes[0] == "uint8":
+            alpha = 4
+        bands = tuple(b for b in range(1, ds.count + 1) if b != alpha)
+        nodata = IMAGERY_NODATA if alpha is not None else ds.nodata
+        info = dict(
+            height=ds.height,
+            width=ds.width,
+            transform=tuple(ds.transform)[:6],
+            crs=ds.crs.to_string() if ds.crs else None,
+            dtype=ds.dtypes[0],
+        )
+    with _open(labels) as lab:
+        if (lab.height, lab.width) != (info["height"], info["width"]) or not np.allclose(
+            tuple(lab.transform)[:6], info["transform"]
+        ):
+            raise IncompatibleScenesError(
+                f"Labels {labels} ({lab.height}x{lab.width}) are not on the grid of features {features} "
+                f"({info['height']}x{info['width']}); rasterize the labels onto the feature grid first."
+            )
+    return SceneInfo(name, features, labels, boundary, bands=bands, alpha=alpha, nodata=nodata, **info)
+
+
+def _open(path: str) -> Any:
+    import rasterio
+
+    if "://" not in path and not Path(path).exists():
+        raise InputNotFoundError(f"Raster {path} does not exist; check the path in the samples config.")
+    try:
+        return rasterio.open(path)
+    except rasterio.errors.RasterioIOError as err:
+        raise NotARasterError(f"{path} cannot be read as a raster ({err}); replace or re-export it.") from err
+
+
+class SceneReader:
+    """Open a scene's rasters once and read many windows (a context manager, one per task).
+
+    >>> # with SceneReader(info) as rd: f, valid = rd.features(0, 0, 64)
+    """
+
+    def __init__(self, info: SceneInfo) -> None:
+        self.info = info
+        self._open: dict[str, Any] = {}
+
+    def __enter__(self) -> SceneReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for ds in self._open.values():
+            ds.close()
+        self._open.clear()
+
+    def _ds(self, path: str) -> Any:
+        if path not in self._open:
+            self._open[path] = _open(path)
+        return self._open[path]
+
+    def features(self, row: int, col: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(features (size, size, band), valid (size, size))`` of the window at (row, col)."""
+        return read_features(self.info, row, col, size, self._ds(self.info.features))
+
+    def labels(self, row: int, col: int, size: int, lut: np.ndarray) -> np.ndarray:
+        """Channel indices (uint8, 255 = nodata) of the window at (row, col)."""
+        return read_labels(self.info, row, col, size, lut, self._ds(self.info.labels))
+
+    def boundary(self, row: int, col: int, size: int) -> np.ndarray:
+        """True where the window lies inside the sampling boundary."""
+        b = self.info.boundary
+        if b is None or b.lower().endswith(_VECTOR):
+            return read_boundary(self.info, row, col, size)
+        return read_boundary(self.info, row, col, size, self._ds(b))
+
+
+def read_features(
+    info: SceneInfo, row: int, col: int, size: int, ds: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(features (size, size, band), valid (size, size))`` of the window at (row, col)."""
+    from rasterio.windows import Window
+
+    win = Window(col, row, size, size)
+    own = ds is None
+    ds = _open(info.features) if own else ds
+    try:
+        data = ds.read(list(info.bands), window=win)
+        if info.alpha is not None:
+            data = apply_alpha(data, ds.read(info.alpha, window=win), IMAGERY_NODATA)
+    finally:
+        if own:
+            ds.close()
+    if info.nodata is None:
+        valid = np.ones(data.shape[1:], bool)
+    elif np.isnan(info.nodata):
+        valid = ~np.isnan(data).all(axis=0)
+    else:
+        valid = ~(data == info.nodata).all(axis=0)
+    return np.moveaxis(data, 0, -1), valid
+
+
+def label_lut(codes: tuple[int, ...]) -> np.ndarray:
+    """Lookup table: label code (0..255) -> softmax channel index, 255 for anything else."""
+    lut = np.full(256, 255, dtype="uint8")
+    for i, code in enumerate(codes):
+        lut[code] = i
+    return lut
+
+
+def read_labels(
+    info: SceneInfo, row: int, col: int, size: int, lut: np.ndarray, ds: Any = None
+) -> np.ndarray:
+    """Channel indices (uint8, 255 = nodata) of the window at (row, col)."""
+    from rasterio.windows import Window
+
+    if ds is None:
+        with _open(info.labels) as own:
+            raw = own.read(1, window=Window(col, row, size, size)).astype("int64")
+    else:
+        raw = ds.read(1, window=Window(col, row, size, size)).astype("int64")
+    inside = (raw >= 0) & (raw < 256)
+    return lut[np.where(inside, raw, 255)]
+
+
+def read_boundary(info: SceneInfo, row: int, col: int, size: int, ds: Any = None) -> np.ndarray:
+    """True where the window lies inside the sampling boundary (all True without one)."""
+    if info.boundary is None:
+        return np.ones((size, size), bool)
+    from affine import Affine
+    from rasterio.windows import Window
+
+    if info.boundary.lower().endswith(_VECTOR):
+        import geopandas as gpd
+        from rasterio.features import rasterize
+
+        a, b, c, d, e, f = info.transform
+        x0, y0 = a * col + b * row + c, d * col + e * row + f
+        x1, y1 = a * (col + size) + b * (row + size) + c, d * (col + size) + e * (row + size) + f
+        gdf = gpd.read_file(info.boundary, bbox=(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+        if info.crs and gdf.crs is not None:
+            gdf = gdf.to_crs(info.crs)
+        if gdf.empty:
+            return np.zeros((size, size), bool)
+        wt = Affine(a, b, a * col + b * row + c, d, e, d * col + e * row + f)
+        return rasterize(gdf.geometry, out_shape=(size, size), transform=wt, fill=0, default_value=1).astype(
+            bool
+        )
+    if ds is not None:
+        return ds.read(1, window=Window(col, row, size, size)) != 0
+    with _open(info.boundary) as own:
+        return own.read(1, window=Window(col, row, size, size)) != 0
