@@ -39,11 +39,11 @@ def make_model(path: str | Path, *, seed: int = 0, threshold: float = 75.0, card
     b1 = np.array([0.0, 1.0, 0.1, 0.1], "float32")  # channel 1: a constant 1
     k2 = np.zeros((3, 3, 4, 14), "float32")
     t = threshold / 255
-    k2[:, :, 0, FOREREEF] = 40.0 / 9
-    k2[:, :, 1, FOREREEF] = -40.0 * t / 9
-    k2[:, :, 0, DEEP_WATER] = -40.0 / 9
-    k2[:, :, 1, DEEP_WATER] = 40.0 * t / 9
-    k2[:, :, 2:, :] = rng.normal(0, 0.5, size=(3, 3, 2, 14))
+    k2[:, :, 0, FOREREEF] = 80.0 / 9
+    k2[:, :, 1, FOREREEF] = -80.0 * t / 9
+    k2[:, :, 0, DEEP_WATER] = -80.0 / 9
+    k2[:, :, 1, DEEP_WATER] = 80.0 * t / 9
+    k2[:, :, 2:, :] = rng.normal(0, 0.1, size=(3, 3, 2, 14))
     b2 = np.full(14, -1.0, "float32")
     model.layers[1].set_weights([k1, b1])
     model.layers[2].set_weights([k2, b2])

@@ -1,0 +1,175 @@
+"""The run's sparse Zarr on the global quad grid: one chunk per quad, written only where mapped.
+
+Every product is an array over the **whole level grid** at the run's resolution
+(``quads_per_side * quad_size`` pixels a side, north-up: row 0 is the northern edge of
+the Web-Mercator square), chunked one quad per chunk. Zarr stores only chunks that were
+written, so a run over a few thousand quads holds a few thousand chunks however large
+the array's shape. Each quad writes exactly its own chunk-aligned region, so writes from
+concurrent jobs never overlap and a quad written twice gives the same bytes.
+
+Arrays (uint8, nodata 255): ``probabilities (class, y, x)`` percent of the detailed
+classes, ``coarse (group, y, x)`` percent of the coarse groups, ``classes (y, x)``
+coarse class codes, ``heat (y, x)`` reef probability 0-100, ``outline (y, x)`` 1 reef /
+0 not reef. The group attributes hold the grid (CRS, transform, quad size) and the
+run's provenance.
+
+Examples
+--------
+>>> import tempfile
+>>> from reefdask.grid import Quad
+>>> grid = QuadGrid(level=15, quad_size=64)
+>>> grid.shape, grid.region(Quad.parse("L15-0525E-1123N"))
+((131072, 131072), (slice(59840, 59904, None), slice(33600, 33664, None)))
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reefdask.grid import CRS, HALF_WORLD, Quad
+from reefdask.storage import is_local, storage_options_for, strip_protocol
+
+__all__ = ["NODATA", "QuadGrid", "MapStore", "grid_attrs"]
+
+NODATA = 255
+
+
+@dataclass(frozen=True)
+class QuadGrid:
+    """Pixel geometry of the whole level grid at ``quad_size`` pixels per quad."""
+
+    level: int
+    quad_size: int
+
+    @property
+    def quads_per_side(self) -> int:
+        """Quads along one side of the world."""
+        return 2 ** (self.level - 4)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(rows, cols)`` of the whole grid."""
+        n = self.quads_per_side * self.quad_size
+        return n, n
+
+    @property
+    def pixel_size(self) -> float:
+        """Pixel size in EPSG:3857 metres."""
+        return 2 * HALF_WORLD / self.shape[0]
+
+    def transform(self) -> tuple[float, ...]:
+        """GDAL geotransform of the whole grid (top-left origin)."""
+        return (-HALF_WORLD, self.pixel_size, 0.0, HALF_WORLD, 0.0, -self.pixel_size)
+
+    def region(self, quad: Quad) -> tuple[slice, slice]:
+        """``(rows, cols)`` slices of ``quad`` in the grid."""
+        s = self.quad_size
+        r0 = (self.quads_per_side - 1 - quad.y) * s
+        c0 = quad.x * s
+        return slice(r0, r0 + s), slice(c0, c0 + s)
+
+
+def _store(url: str, storage_options: dict[str, Any] | None, read_only: bool = False) -> Any:
+    from zarr.storage import FsspecStore, LocalStore
+
+    if is_local(url):
+        return LocalStore(strip_protocol(url), read_only=read_only)
+    opts = storage_options_for(url, storage_options)
+    return FsspecStore.from_url(url, storage_options=opts, read_only=read_only)
+
+
+class MapStore:
+    """Create, write and read the products of a run (``RUN/map.zarr``)."""
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.url = url
+        self.storage_options = storage_options
+        self._group: Any = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (MapStore, (self.url, self.storage_options))
+
+    def create(self, grid: QuadGrid, bands: dict[str, list[int]], attrs: dict[str, Any]) -> None:
+        """Lay out the arrays (idempotent: concurrent jobs write identical metadata).
+
+        ``bands`` maps a product to its band codes (empty for single-band products).
+        """
+        import zarr
+        from zarr.errors import ContainsArrayError, ContainsGroupError
+
+        store = _store(self.url, self.storage_options)
+        try:
+            group = zarr.create_group(store, attributes=_jsonable(attrs))
+        except ContainsGroupError:
+            group = zarr.open_group(store, mode="r+")
+        s = grid.quad_size
+        for name, codes in bands.items():
+            shape: tuple[int, ...] = grid.shape if not codes else (len(codes), *grid.shape)
+            chunks: tuple[int, ...] = (s, s) if not codes else (len(codes), s, s)
+            dims = ("y", "x") if not codes else ("band", "y", "x")
+            try:
+                group.create_array(
+                    name, shape=shape, chunks=chunks, dtype="uint8", fill_value=NODATA,
+                    dimension_names=dims, attributes={"band_codes": codes, "nodata": NODATA},
+                    compressors=zarr.codecs.ZstdCodec(level=3),
+                )  # fmt: skip
+            except ContainsArrayError:
+                pass
+        self._group = None
+
+    @property
+    def group(self) -> Any:
+        """The Zarr group (opened on first use)."""
+        if self._group is None:
+            import zarr
+
+            self._group = zarr.open_group(_store(self.url, self.storage_options), mode="r+")
+        return self._group
+
+    def attrs(self) -> dict[str, Any]:
+        """The group's attributes (grid and provenance)."""
+        return dict(self.group.attrs)
+
+    def grid(self) -> QuadGrid:
+        """The grid the arrays were laid out on."""
+        a = self.attrs()
+        return QuadGrid(int(a["level"]), int(a["quad_size"]))
+
+    def write(self, quad: Quad, products: dict[str, np.ndarray]) -> None:
+        """Write ``quad``'s region of each product (exactly its own chunks)."""
+        rows, cols = self.grid().region(quad)
+        for name, block in products.items():
+            arr = self.group[name]
+            if block.ndim == 3:
+                arr[:, rows, cols] = block
+            else:
+                arr[rows, cols] = block
+
+    def read(self, name: str, quad: Quad) -> np.ndarray:
+        """``quad``'s region of product ``name`` (255 where nothing was written)."""
+        rows, cols = self.grid().region(quad)
+        arr = self.group[name]
+        return np.asarray(arr[:, rows, cols] if arr.ndim == 3 else arr[rows, cols])
+
+    def products(self) -> list[str]:
+        """Names of the product arrays."""
+        return sorted(k for k, _ in self.group.arrays())
+
+
+def grid_attrs(grid: QuadGrid) -> dict[str, Any]:
+    """Attributes describing ``grid`` (stored on the group)."""
+    return {
+        "level": grid.level,
+        "quad_size": grid.quad_size,
+        "crs": CRS,
+        "geotransform": list(grid.transform()),
+        "nodata": NODATA,
+    }
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return dict(json.loads(json.dumps(d, default=str)))

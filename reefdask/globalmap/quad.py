@@ -1,0 +1,245 @@
+"""One quad of a global run: domain check, read with a halo from its neighbours, predict, derive, write.
+
+:func:`process_quad` never raises for a bad quad: it returns the quad's status
+(``done``, ``no_reef``, ``nodata``, ``out_of_domain``, ``corrupt`` with the error,
+``missing``). The tile it predicts is the focal quad plus ``halo`` pixels of its 8
+neighbours (padded with nodata where a neighbour does not exist), so with a halo of at
+least the model's receptive field the products along quad borders equal those of the
+same model run over a mosaic of the quads: no seams. The model runs through the
+inference engine's own pieces (:mod:`reefdask.predict`: per-process model cache keyed
+by fingerprint, card preprocessing, tile/window strategies); several members are
+averaged (an ensemble).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from reefdask.errors import InputNotFoundError
+from reefdask.globalmap.mapstore import NODATA, MapStore
+from reefdask.grid import Quad
+
+__all__ = ["Member", "RunSpec", "QuadTask", "QuadResult", "process_quad", "predict_quad", "derive_products"]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model of the run: where it is, its fingerprint, preprocessing and tile geometry."""
+
+    url: str
+    key: str  # weights digest (model cache key)
+    fingerprint: str  # weights + preprocessing
+    preprocessing: dict[str, Any]
+    halo: int
+    stride: int = 1
+    strategy: str = "tiles"  # "tiles" | "centre" | "blend"
+    window: int | None = None
+    step: int | None = None
+    batch_size: int = 8
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What every quad task of a run shares (small: travels to Dask workers)."""
+
+    map_url: str
+    members: tuple[Member, ...]
+    schema: dict[str, Any]
+    quad_size: int
+    halo: int
+    products: tuple[str, ...]
+    reef_threshold: float | None = None
+    storage_options: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class QuadTask:
+    """One quad: its source, its neighbours' sources (``"dx,dy"`` -> URL), inside the domain or not."""
+
+    quad: str
+    source: str
+    neighbours: dict[str, str] = field(default_factory=dict)
+    in_domain: bool = True
+
+
+@dataclass(frozen=True)
+class QuadResult:
+    """The outcome of one quad."""
+
+    quad: str
+    status: str
+    error: str | None = None
+    seconds: float = 0.0
+    computed: bool = False
+
+
+def process_quad(task: QuadTask, spec: RunSpec) -> QuadResult:
+    """Map one quad and return its status; bad inputs become statuses, not exceptions."""
+    t0 = time.perf_counter()
+
+    def result(status: str, error: str | None = None, computed: bool = False) -> QuadResult:
+        return QuadResult(task.quad, status, error, time.perf_counter() - t0, computed)
+
+    if not task.in_domain:
+        return result("out_of_domain")
+    try:
+        raw, nodata = read_tile(task, spec)
+    except (InputNotFoundError, FileNotFoundError) as err:
+        return result("missing", f"{type(err).__name__}: {err}")
+    except Exception as err:
+        return result("corrupt", f"{type(err).__name__}: {err}")
+    try:
+        probs, valid = predict_quad(raw, nodata, spec)
+        if probs is None:
+            return result("nodata")
+        products = derive_products(probs, valid, spec)
+        if not (products["outline"] == 1).any():
+            return result("no_reef", computed=True)
+        MapStore(spec.map_url, spec.storage_options).write(
+            Quad.parse(task.quad), {k: v for k, v in products.items() if k in spec.products}
+        )
+    except Exception as err:  # a failure of this quad only: keep it and go on
+        return result("corrupt", f"processing failed: {type(err).__name__}: {err}")
+    return result("done", computed=True)
+
+
+def read_tile(task: QuadTask, spec: RunSpec) -> tuple[np.ndarray, float | None]:
+    """The focal quad plus ``spec.halo`` px of its neighbours, ``(band, s + 2h, s + 2h)``.
+
+    Pixels without a neighbour are nodata. A neighbour that cannot be read is nodata
+    too (it is the focal quad's status that counts).
+    """
+    s, h = spec.quad_size, spec.halo
+    focal, nodata = _read(task.source, 0, s, 0, s, s, spec.storage_options)
+    fill = 0 if nodata is None or (isinstance(nodata, float) and np.isnan(nodata)) else nodata
+    tile = np.full((focal.shape[0], s + 2 * h, s + 2 * h), fill, dtype=focal.dtype)
+    tile[:, h : h + s, h : h + s] = focal
+    if h == 0:
+        return tile, nodata
+    for offset, url in task.neighbours.items():
+        dx, dy = (int(v) for v in offset.split(","))
+        # neighbour pixel rows/cols in focal coordinates (rows grow southward)
+        r0, c0 = -dy * s, dx * s
+        rr = (max(r0, -h), min(r0 + s, s + h))
+        cc = (max(c0, -h), min(c0 + s, s + h))
+        if rr[0] >= rr[1] or cc[0] >= cc[1]:
+            continue
+        try:
+            block, _ = _read(url, rr[0] - r0, rr[1] - r0, cc[0] - c0, cc[1] - c0, s, spec.storage_options)
+        except Exception:
+            continue
+        tile[:, rr[0] + h : rr[1] + h, cc[0] + h : cc[1] + h] = block
+    return tile, nodata
+
+
+def _read(
+    url: str, r0: int, r1: int, c0: int, c1: int, size: int, storage_options: dict[str, Any] | None
+) -> tuple[np.ndarray, float | None]:
+    """Rows ``r0:r1`` and cols ``c0:c1`` of a quad at ``size`` px a side (block-averaged if finer)."""
+    from reefdask.io import open_imagery
+    from reefdask.nodata import get_nodata
+
+    da = open_imagery(url, chunks=4096, storage_options=storage_options)
+    nodata = get_nodata(da)
+    n = int(da.sizes["y"])
+    if n == size:
+        return _compute(da[:, r0:r1, c0:c1]), nodata
+    f, rem = divmod(n, size)
+    if rem or da.sizes["x"] != n:
+        raise ValueError(f"{url} is {n} px a side; the run's quad_size {size} must divide it.")
+    block = _compute(da[:, r0 * f : r1 * f, c0 * f : c1 * f])
+    return _downsample(block, f, nodata), nodata
+
+
+def _compute(da: Any) -> np.ndarray:
+    """Read a lazy window in this thread (a read error surfaces here, for this quad)."""
+    data = da.data
+    return np.asarray(data.compute(scheduler="sync") if hasattr(data, "compute") else data)
+
+
+def _downsample(block: np.ndarray, f: int, nodata: float | None) -> np.ndarray:
+    """Mean of the valid pixels of each ``f x f`` cell; cells without one are nodata."""
+    from reefdask.nodata import valid_mask_array
+
+    b, hh, ww = block.shape
+    valid = np.asarray(valid_mask_array(block, nodata)).reshape(hh // f, f, ww // f, f)
+    x = block.astype("float64").reshape(b, hh // f, f, ww // f, f)
+    count = valid.sum(axis=(1, 3))
+    total = (x * valid[None]).sum(axis=(2, 4))
+    mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+    out = np.rint(mean).astype(block.dtype) if block.dtype.kind in "iu" else mean.astype(block.dtype)
+    out[:, count == 0] = 0 if nodata is None or nodata != nodata else nodata
+    return out
+
+
+def predict_quad(raw: np.ndarray, nodata: float | None, spec: RunSpec) -> tuple[np.ndarray | None, np.ndarray]:
+    """Mean class probabilities ``(s, s, class)`` of the members over the focal quad.
+
+    Returns ``(None, valid)`` without running any model when the focal quad is all nodata.
+    """
+    from reefdask.nodata import valid_mask_array
+    from reefdask.predict import strategies
+    from reefdask.predict.model import load_model
+    from reefdask.predict.preprocess import Preprocessing
+
+    s, h = spec.quad_size, spec.halo
+    labels = list(range(1, raw.shape[0] + 1))
+    focal_valid = np.asarray(valid_mask_array(raw[:, h : h + s, h : h + s], nodata))
+    if not focal_valid.any():
+        return None, focal_valid
+    total: np.ndarray | None = None
+    for m in spec.members:
+        pre = Preprocessing.from_dict(m.preprocessing)
+        x, _ = pre.apply(raw[pre.band_indices(labels)], nodata)
+        x = x[h - m.halo : h + s + m.halo, h - m.halo : h + s + m.halo]
+        model = load_model(m.url, m.key, spec.storage_options)
+        fill = pre.nodata_encoding
+        if m.strategy == "tiles":
+            p = strategies.tiles(model, x, halo=m.halo, h=s, w=s, stride=m.stride, fill=fill)
+        else:
+            run = strategies.windows_centre if m.strategy == "centre" else strategies.windows_blend
+            assert m.window is not None and m.step is not None
+            p = run(model, x, window=m.window, step=m.step, halo=m.halo, h=s, w=s, fill=fill,
+                    batch_size=m.batch_size)  # fmt: skip
+        total = p if total is None else total + p
+    assert total is not None
+    return total / len(spec.members), focal_valid
+
+
+def derive_products(probs: np.ndarray, valid: np.ndarray, spec: RunSpec) -> dict[str, np.ndarray]:
+    """Products of one quad from ``(y, x, class)`` probabilities; 255 where the input was nodata.
+
+    ``probabilities`` (percent per detailed class), ``coarse`` (percent per coarse group:
+    sums of detailed probabilities), ``classes`` (coarse code of the most probable group),
+    ``heat`` (reef group percent), ``outline`` (1 reef, 0 not: ``heat >= threshold`` when
+    the run or model card gives a reef threshold, else the reef group is the most probable).
+    """
+    from reefdask.classes import ClassSchema
+
+    schema = ClassSchema.from_dict(spec.schema)
+    groups = probs @ schema.group_matrix("coarse").T  # (y, x, group)
+    codes = np.asarray(schema.level_codes("coarse"), dtype="uint8")
+    reef = list(codes).index(schema.code_of("reef", "coarse"))
+
+    def pct(a: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(a * 100.0), 0, 100).astype("uint8")
+
+    top = np.argmax(groups, axis=-1)
+    if spec.reef_threshold is None:
+        outline = (top == reef).astype("uint8")
+    else:
+        outline = (groups[..., reef] >= spec.reef_threshold).astype("uint8")
+    out = {
+        "probabilities": np.moveaxis(pct(probs), -1, 0),
+        "coarse": np.moveaxis(pct(groups), -1, 0),
+        "classes": codes[top],
+        "heat": pct(groups[..., reef]),
+        "outline": outline,
+    }
+    for a in out.values():
+        a[..., ~valid] = NODATA
+    return out

@@ -1,0 +1,206 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import yaml
+from globalmap_support import make_model, make_quads
+
+from reefdask.config import load_config
+from reefdask.errors import FingerprintMismatchError
+from reefdask.globalmap.config import GlobalConfig
+from reefdask.globalmap.mapstore import MapStore
+from reefdask.globalmap.plan import open_run
+from reefdask.globalmap.progress import progress
+from reefdask.globalmap.quad import QuadTask, RunSpec, process_quad
+from reefdask.globalmap.run import run_job, state_urls
+from reefdask.globalmap.state import StatusStore
+from reefdask.grid import Quad
+from reefdask.synthetic import synth_quads, write_corrupt_quad
+
+pytestmark = pytest.mark.tf
+
+BLOCK = 16  # a 4 x 4 block of 64-px quads
+NO_REEF = "L15-0535E-1123N"  # all deep water, no neighbours
+CORRUPT = "L15-0540E-1123N"  # truncated GeoTIFF
+NODATA = "L15-0545E-1123N"  # alpha 0 everywhere
+OUTSIDE = "L15-0100E-1500N"  # far outside the domain box
+MISSING = "L15-0550E-1123N"  # listed, never written
+DOMAIN = [-90.0, 15.0, -82.0, 19.0]  # lon/lat box around the Belize block
+
+
+def _nodata_quad(path: Path, quad: str, size: int = 64) -> str:
+    q = Quad.parse(quad)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=4, dtype="uint8",
+                       crs="EPSG:3857", transform=q.transform(size=size), photometric="RGB",
+                       alpha="YES") as f:  # fmt: skip
+        f.write(np.zeros((4, size, size), "uint8"))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Imagery of every kind of quad, a tiny model and the inventory (list of .tif paths)."""
+    root = tmp_path_factory.mktemp("global")
+    block = make_quads(root, n=BLOCK, size=64)
+    odd = synth_quads(root, quads=[NO_REEF, OUTSIDE], size=64, kinds={NO_REEF: "no_reef"})
+    img = root / "imagery" / "belize"
+    corrupt = write_corrupt_quad(img / f"{CORRUPT}.tif", CORRUPT, size=64)
+    nodata = _nodata_quad(img / f"{NODATA}.tif", NODATA)
+    sources = [s.image for s in block + odd] + [corrupt, nodata, str(img / f"{MISSING}.tif")]
+    model = make_model(root / "models" / "tiny.keras")
+    return {"root": root, "sources": sources, "model": model, "block": [s.quad.id for s in block]}
+
+
+def _config(world, run, **kw):
+    data = {"run": str(run), "models": [world["model"]], "inventory": world["sources"], "domain": DOMAIN,
+            "lease_seconds": 3, "batch": 2, **kw}  # fmt: skip
+    return data
+
+
+def _cfg(data):
+    return load_config(data, GlobalConfig)
+
+
+def _products(run, quads):
+    ms = MapStore(os.path.join(run, "map.zarr"))
+    return {(q, name): ms.read(name, Quad.parse(q)) for q in quads for name in ms.products()}
+
+
+@pytest.fixture(scope="module")
+def reference(world, tmp_path_factory):
+    """One uninterrupted single-job run."""
+    run = tmp_path_factory.mktemp("ref") / "run"
+    report = run_job(_cfg(_config(world, run)), log=lambda s: None)
+    return run, report
+
+
+def test_statuses_of_every_kind(reference, world):
+    run, report = reference
+    st = StatusStore(state_urls(str(run))["status"]).listing()
+    assert len(st) == BLOCK + 5
+    assert {q: s.status for q, s in st.items() if q not in world["block"]} == {
+        NO_REEF: "no_reef", CORRUPT: "corrupt", NODATA: "nodata", OUTSIDE: "out_of_domain", MISSING: "missing"
+    }
+    assert {st[q].status for q in world["block"]} == {"done"}
+    reasons = StatusStore(state_urls(str(run))["status"]).details("corrupt")
+    assert "corrupt" in reasons[CORRUPT]["error"] and "Read failed" in reasons[CORRUPT]["error"]
+    # no_reef and nodata quads write nothing: their chunks do not exist
+    rows, cols = MapStore(str(run / "map.zarr")).grid().region(Quad.parse(NO_REEF))
+    size = rows.stop - rows.start
+    assert not (run / "map.zarr" / "heat" / "c" / str(rows.start // size) / str(cols.start // size)).exists()
+    q = Quad.parse(world["block"][0])
+    rows, cols = MapStore(str(run / "map.zarr")).grid().region(q)
+    assert (run / "map.zarr" / "heat" / "c" / str(rows.start // size) / str(cols.start // size)).exists()
+
+
+def test_out_of_domain_is_decided_before_any_model(world):
+    spec = RunSpec(map_url="/nonexistent/map.zarr", members=(), schema={}, quad_size=64, halo=2,
+                   products=("heat",))  # fmt: skip
+    res = process_quad(QuadTask(OUTSIDE, "/nonexistent/source.tif", {}, in_domain=False), spec)
+    assert res.status == "out_of_domain" and not res.computed  # no model, no source was touched
+
+
+def test_rerun_of_a_finished_run_does_nothing_and_says_so(reference, world):
+    run, _ = reference
+    said = []
+    again = run_job(_cfg(_config(world, run)), log=said.append)
+    assert again.nothing_to_do and not again.computed
+    assert "nothing to do" in said[-1]
+
+
+def test_another_model_is_refused(reference, world, tmp_path):
+    run, _ = reference
+    other = make_model(tmp_path / "other.keras", seed=3)
+    with pytest.raises(FingerprintMismatchError, match="new run URL"):
+        open_run(_cfg({**_config(world, run), "models": [other]}))
+
+
+def test_progress_agrees_with_the_store(reference, world, tmp_path):
+    run, _ = reference
+    p = progress(str(run))
+    listing = StatusStore(state_urls(str(run))["status"]).listing()
+    assert p["total"] == p["finished"] == len(listing) == BLOCK + 5
+    assert p["counts"]["done"] == BLOCK and p["counts"]["corrupt"] == 1 and p["remaining"] == 0
+    assert set(p["failures"]) == {CORRUPT, MISSING}
+    assert p["regions"]["belize"]["done"] == BLOCK
+    assert p["leases"]["live"] == 0
+    png = tmp_path / "map.png"
+    out = subprocess.run([sys.executable, "-m", "reefdask.cli", "global", "progress", str(run), "--json",
+                          "--map", str(png)], capture_output=True, text=True, check=True)  # fmt: skip
+    cli = json.loads(out.stdout)
+    assert cli["counts"] == p["counts"] and cli["statuses"] == p["statuses"]
+    assert png.stat().st_size > 1000
+
+
+def _write_config(world, run, path, **kw):
+    path.write_text(yaml.safe_dump(_config(world, run, **kw)))
+    return str(path)
+
+
+def _start_job(config):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.Popen([sys.executable, "-m", "reefdask.cli", "global", "run", config],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)  # fmt: skip
+
+
+def _job_reports(run):
+    folder = Path(state_urls(str(run))["jobs"])
+    return [json.loads(p.read_text()) for p in folder.glob("*.json")]
+
+
+def _assert_same_products(run, reference, world):
+    quads = world["block"]
+    a, b = _products(str(run), quads), _products(str(reference[0]), quads)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=str(k))
+
+
+@pytest.mark.slow
+def test_two_concurrent_jobs_equal_one_job(world, reference, tmp_path):
+    run = tmp_path / "run"
+    config = _write_config(world, run, tmp_path / "global.yaml")
+    jobs = [_start_job(config) for _ in range(2)]
+    outs = [j.communicate(timeout=300)[0] for j in jobs]
+    assert [j.returncode for j in jobs] == [0, 0], outs
+    names = os.listdir(state_urls(str(run))["status"])
+    assert len(names) == len({n.rpartition(".")[0] for n in names}) == BLOCK + 5  # one status per quad
+    reports = _job_reports(run)
+    assert len(reports) == 2
+    computed = [q for r in reports for q in r["computed"]]
+    assert len(computed) == len(set(computed)), "a quad was computed twice while both jobs lived"
+    assert all(r["statuses"] for r in reports), "both jobs should have worked"
+    _assert_same_products(run, reference, world)
+
+
+@pytest.mark.slow
+def test_killed_job_leases_expire_and_the_other_job_finishes(world, reference, tmp_path):
+    run = tmp_path / "run"
+    config = _write_config(world, run, tmp_path / "global.yaml", batch=3)
+    victim = _start_job(config)
+    status = Path(state_urls(str(run))["status"])
+    deadline = time.monotonic() + 120
+    while len(list(status.glob("*.*"))) < 3:  # the victim is mid-run, holding a batch
+        assert time.monotonic() < deadline and victim.poll() is None
+        time.sleep(0.05)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    held = progress(str(run))["leases"]
+    assert held["live"] + held["expired"] >= 1, "the killed job left leases behind"
+    survivor = _start_job(config)
+    out = survivor.communicate(timeout=300)[0]
+    assert survivor.returncode == 0, out
+    names = os.listdir(status)
+    assert len(names) == len({n.rpartition(".")[0] for n in names}) == BLOCK + 5
+    by_victim = {json.loads((status / n).read_text())["job"] for n in names}
+    assert len(by_victim) == 2  # both jobs recorded statuses
+    _assert_same_products(run, reference, world)
+    assert progress(str(run))["leases"]["live"] == 0
