@@ -37,6 +37,7 @@ def _root(
 # command groups register themselves on `app` when imported
 from reefdask.cli import core  # noqa: E402, F401
 from reefdask.cli import calval  # noqa: E402, F401
+from reefdask.cli import globalmap  # noqa: E402, F401
 from reefdask.cli import cluster  # noqa: E402, F401
 from reefdask.cli import predict  # noqa: E402, F401
 from reefdask.cli import ingest  # noqa: E402, F401
