@@ -73,7 +73,7 @@ def _strip(gx: np.ndarray, gy: np.ndarray, px: float, seed: int, kind: str) -> t
     var = fbm(xs, ys, (700, 350), k[4])
     pin = fbm(xs, ys, (360, 180), k[5], 2.6)
     pond = fbm(xs, ys, (700, 350), k[6], 2.6)
-    tex = fbm(xs, ys, (240, 120, 60), k[7], 2.6)
+    tex = fbm(xs, ys, (240, 120, 60, 24, 10), k[7], 2.6)
     haze = fbm(xs, ys, (7000,), k[8], 1.0)
 
     slope = (h >= _T_SLOPE) & (h < _T_FLAT)
@@ -103,11 +103,11 @@ def _strip(gx: np.ndarray, gy: np.ndarray, px: float, seed: int, kind: str) -> t
     look = np.where(land & (lab != 2) & (sand > _F(0.7)), 15, lab)  # 15: bare soil on land
     t = np.where((look == 9) | (look == 11), _F(0.45) + _F(0.5) * sand, tex)  # smooth, not mottled
     t = np.where(look == 10, np.clip(_F(1.6) * tex - _F(0.3), _F(0), _F(1)), t)
-    t = np.where(look == 4, _F(0.2) + _F(0.6) * var, t)
+    t = np.where(look == 4, _F(0.15) + _F(0.55) * var + _F(0.25) * tex, t)
     lo, hi = _DARK[:, look], _BRIGHT[:, look]
     rgb = lo + (hi - lo) * t[None]
     water = _mixc((55, 170, 185), (12, 40, 88), depth)
-    a = np.where(land & (lab != 2), _F(0), _F(0.2) + _F(0.8) * depth)
+    a = np.where(land & (lab != 2), _F(0), np.where(beach, _F(0.05), _F(0.2) + _F(0.8) * depth))
     rgb = rgb + (water - rgb) * a[None]
     rgb = rgb * (_F(0.88) + _F(0.24) * haze)[None] + _F(12) * haze[None]
 

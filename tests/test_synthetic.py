@@ -245,3 +245,12 @@ def test_synth_quads_to_gcs_bucket(gcs_bucket):
         f"labels/global/{made[0].quad.id}.tif",
     ]
     assert fs.cat(made[0].image)[:4] in (b"II*\x00", b"MM\x00*")
+
+
+def test_row_strips_do_not_show():
+    # 200-px quads stacked: the block's internal row strips fall elsewhere than the quads'
+    rgba, labels = synth_block(ORIGIN, cols=1, rows=2, size=200, seed=8)
+    for r in range(2):
+        qa, ql = synth_scene(ORIGIN.offset(0, -r), size=200, seed=8)
+        np.testing.assert_array_equal(qa, rgba[:, r * 200 : (r + 1) * 200])
+        np.testing.assert_array_equal(ql, labels[r * 200 : (r + 1) * 200])
