@@ -228,13 +228,13 @@ def _site_windows(sites: str | None, site_field: str, grid: Any, chunks: int, no
     for i, row in enumerate(gdf.itertuples()):
         name = str(getattr(row, site_field, None) or f"site-{i + 1}")
         x0, y0, x1, y1 = row.geometry.bounds
-        cols, rows = zip(*(inv * p for p in ((x0, y0), (x0, y1), (x1, y0), (x1, y1))), strict=True)
+        cols, rows = zip(*(inv @ p for p in ((x0, y0), (x0, y1), (x1, y0), (x1, y1))), strict=True)
         r0, r1 = max(0, int(np.floor(min(rows)))), min(h, int(np.ceil(max(rows))))
         c0, c1 = max(0, int(np.floor(min(cols)))), min(w, int(np.ceil(max(cols))))
         if r1 <= r0 or c1 <= c0:
             notes.append(f"Site {name!r} lies outside the evaluation grid: skipped.")
             continue
-        t = Affine(*grid.transform) * Affine.translation(c0, r0)
+        t = Affine(*grid.transform) @ Affine.translation(c0, r0)
         sub = Grid(grid.crs, tuple(t)[:6], (r1 - r0, c1 - c0))
         mask = rasterize_lazy([(row.geometry, 1)], sub, chunks=chunks, fill=0) == 1
         out.append((name, mask, (r0, c0, r1 - r0, c1 - c0)))
@@ -262,7 +262,7 @@ def _site(
     r0, c0, h, w = window
     sel = {"y": slice(r0, r0 + h), "x": slice(c0, c0 + w)}
     p, r = pred.isel(sel).data, ref.isel(sel).data
-    t = Affine(*grid.transform) * Affine.translation(c0, r0)
+    t = Affine(*grid.transform) @ Affine.translation(c0, r0)
     cm = confusion(r, p, labels, mask=mask, areas=PixelAreas(t, grid.crs, width=w))
     res = _result(name, cm, labels, positive, window=window)
     step = max(1, int(np.ceil(max(h, w) / PREVIEW)))

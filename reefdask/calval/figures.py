@@ -135,16 +135,29 @@ def comparison_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Pat
     n = len(rows)
     fig = _figure(6.5, 1.2 + 0.55 * n)
     ax = fig.add_subplot()
+    from matplotlib.patches import Patch
+
     y = np.arange(n)[::-1]
+    handles = []
     for k, key in enumerate(keys):
         vals = [r.get(key) or 0.0 for r in rows]
-        bars = ax.barh(y + (1 - k) * 0.27, vals, height=0.27, label=key.replace("weighted_", "weighted "))
+        bars = ax.barh(y + (1 - k) * 0.27, vals, height=0.27)
+        handles.append(
+            Patch(color=bars.patches[0].get_facecolor(), label=key.replace("weighted_", "weighted "))
+        )
         for bar, row in zip(bars, rows, strict=True):
             if row.get("role") == "baseline":
                 bar.set_hatch("//")
+    handles.append(Patch(facecolor="white", edgecolor="k", hatch="//", label="baseline"))
     ax.set_yticks(y, [f"{r['name']} ({r.get('role', 'model')})" for r in rows], fontsize=8)
     ax.set_xlim(0, 1.05)
     ax.set_xlabel("score (weighted by reference reef area)")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(
+        handles=handles,
+        fontsize=7,
+        ncols=4,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.35 / max(n, 1) - 0.2),
+    )
     return _save(fig, path)

@@ -233,7 +233,7 @@ def _burn(blank, geoms, values, tree, transform, fill, dtype, block_info=None): 
     from shapely.geometry import box
 
     (r0, r1), (c0, c1) = block_info[0]["array-location"]
-    t = Affine(*transform) * Affine.translation(c0, r0)
+    t = Affine(*transform) @ Affine.translation(c0, r0)
     shape = (r1 - r0, c1 - c0)
     x0, y0 = t.c, t.f
     x1, y1 = t.c + t.a * shape[1], t.f + t.e * shape[0]
@@ -283,4 +283,5 @@ def align_to(da: Any, grid: Grid) -> Any:
     coords = raster_grid(grid.shape[0], grid.shape[1], t)
     out = out.assign_coords(y=coords["y"], x=coords["x"])
     out.attrs = {"nodata": NODATA, "source": da.attrs.get("source")}
-    return out.astype(np.uint8).chunk(da.data.chunksize if hasattr(da.data, "chunksize") else 1024)
+    cy, cx = da.data.chunksize if hasattr(da.data, "chunksize") else (1024, 1024)
+    return out.astype(np.uint8).chunk({"y": cy, "x": cx})

@@ -146,14 +146,18 @@ def _lonlat(x: float, y: float) -> list[float]:
 
 
 def _polygons(ref: np.ndarray, transform: Any, path: Path) -> str:
+    import shapely
     from pyproj import Transformer
     from rasterio.features import shapes
     from shapely.geometry import mapping, shape
-    from shapely.ops import transform as project
 
     to_ll = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True).transform
+
+    def project(geom: Any) -> Any:
+        return shapely.transform(geom, lambda xy: np.column_stack(to_ll(xy[:, 0], xy[:, 1])))
+
     feats = [
-        {"type": "Feature", "properties": {"class": int(v)}, "geometry": mapping(project(to_ll, shape(g)))}
+        {"type": "Feature", "properties": {"class": int(v)}, "geometry": mapping(project(shape(g)))}
         for g, v in shapes(ref, mask=ref != -9999, transform=transform)
     ]
     path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
