@@ -14,6 +14,9 @@ STAGES: dict[str, str] = {
     "synth": "reefdask.config:SynthConfig",
     "ingest": "reefdask.config:IngestConfig",
     "acquire": "reefdask.acquire.manifest:Manifest",
+    "samples": "reefdask.train.config:SamplesConfig",
+    "train": "reefdask.train.config:TrainConfig",
+    "sweep": "reefdask.train.config:SweepConfig",
     "clean": "reefdask.clean.config:CleanConfig",
     "calval": "reefdask.calval.config:CalvalConfig",
 }

@@ -36,6 +36,7 @@ def _root(
 
 # command groups register themselves on `app` when imported
 from reefdask.cli import core  # noqa: E402, F401
+from reefdask.cli import train  # noqa: E402, F401
 from reefdask.cli import calval  # noqa: E402, F401
 from reefdask.cli import globalmap  # noqa: E402, F401
 from reefdask.cli import cluster  # noqa: E402, F401
