@@ -78,7 +78,7 @@ def scene_id(url: str) -> str:
 def _root(store: str, storage_options: dict[str, Any] | None, mode: str = "r") -> Any:
     opts = storage_options_for(store, storage_options) or None
     try:
-        return zarr.open_group(store, mode=mode, storage_options=opts if "://" in store else None)  # type: ignore[arg-type]
+        return zarr.open_group(store, mode=mode, storage_options=opts if "://" in store else None)
     except FileNotFoundError as err:
         from reefdask.errors import InputNotFoundError
 
@@ -159,7 +159,7 @@ def open_zarr_imagery(
     """
     try:
         root = _root(url, storage_options)
-    except (FileNotFoundError, ValueError, zarr.errors.BaseZarrError) as err:  # type: ignore[attr-defined]
+    except (FileNotFoundError, ValueError, zarr.errors.BaseZarrError) as err:
         raise NotARasterError(
             f"{url} is a directory but not a Zarr store ({err}); point to a raster file."
         ) from err

@@ -90,7 +90,7 @@ def expand_sources(sources: Any, storage_options: dict[str, Any] | None = None) 
     """Sources as a list of URLs: glob patterns and folders (of .tif/.tiff/.vrt) expanded."""
     items = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
     out: list[str] = []
-    for item in map(os.fspath, items):
+    for item in (os.fspath(i) for i in items):
         fs, path = filesystem(item, storage_options)
         proto = "" if is_local(item) else item.split("://", 1)[0] + "://"
         if any(c in item for c in "*?["):

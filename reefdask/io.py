@@ -196,6 +196,9 @@ def _gdal_path(url: str, opts: dict[str, Any]) -> tuple[str, dict[str, str]] | N
     """
     env = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
     if url.startswith(("http://", "https://")):
+        headers = opts.get("headers") or (opts.get("client_kwargs") or {}).get("headers") or {}
+        if headers:
+            env["GDAL_HTTP_HEADERS"] = "\r\n".join(f"{k}: {v}" for k, v in headers.items())
         return f"/vsicurl/{url}", env
     if url.startswith(("gs://", "gcs://")):
         if opts.get("endpoint_url"):
