@@ -154,3 +154,36 @@ def test_input_errors_are_clear(scene, tmp_path):
         )
     with pytest.raises(ConfigError, match="bands"):
         evaluate(scene["imagery"], scene["reference"])
+
+
+def test_lazy_chunkwise_warp_equals_gdal_reprojection_in_memory(scene, tmp_path):
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    from reefdask.calval.align import _reproject_in_memory
+    from reefdask.calval.maps import Grid, open_class_map
+
+    with rasterio.open(scene["reference"]) as src:
+        t, w, h = calculate_default_transform(src.crs, "EPSG:32616", src.width, src.height, *src.bounds)
+        dst = np.full((h, w), -9999, dtype="int16")
+        reproject(
+            src.read(1), dst, src_transform=src.transform, src_crs=src.crs, dst_transform=t,
+            dst_crs="EPSG:32616", resampling=Resampling.nearest, src_nodata=-9999, dst_nodata=-9999,
+        )  # fmt: skip
+        prof = {**src.profile, "crs": "EPSG:32616", "transform": t, "width": w, "height": h}
+    utm = tmp_path / "ref_utm.tif"
+    with rasterio.open(utm, "w", **prof) as f:
+        f.write(dst, 1)
+    with pytest.raises(GridMismatchError, match="EPSG:32616"):
+        evaluate(scene["prediction"], str(utm))
+    ev = evaluate(scene["prediction"], str(utm), level="coarse", align=True, chunks=32)  # 3 x 4 warped chunks
+    assert any("chunk by chunk" in n for n in ev.notes)
+    schema = default_schema()
+    pred = open_class_map(MapSpec(scene["prediction"]), schema, "coarse")
+    ref = open_class_map(MapSpec(str(utm)), schema, "coarse")
+    in_memory = _reproject_in_memory(ref, Grid.of(pred)).values
+    p = pred.values
+    ok = (in_memory != 255) & (p != 255)
+    np.testing.assert_array_equal(
+        ev.pooled.confusion.counts, sk_confusion(in_memory[ok], p[ok], labels=[1, 2, 3, 4, 5])
+    )
+    assert ev.pooled.binary["f1"] > 0.8  # the round trip through UTM keeps the reef where it was

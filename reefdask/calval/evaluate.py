@@ -137,7 +137,8 @@ def evaluate(
         Code of the positive class for TP/FP/FN/TN areas; default: the class named
         ``reef`` at ``level`` when there is one.
     """
-    from reefdask.calval.maps import Grid, align_to, check_grid, is_vector, open_class_map
+    from reefdask.calval.align import align_reference
+    from reefdask.calval.maps import Grid, check_grid, is_vector, open_class_map
 
     if schema is None:
         from reefdask.classes import default_schema
@@ -161,11 +162,8 @@ def evaluate(
         elif not Grid.of(ref).same_as(grid):
             if not align:
                 check_grid(ref, grid, "reference")
-            notes.append(
-                f"Reference {ref_spec.url} reprojected from ({Grid.of(ref).describe()}) onto the "
-                f"prediction grid ({grid.describe()}) with nearest-neighbour resampling."
-            )
-            ref = align_to(ref, grid)
+            ref, note = align_reference(ref_spec, schema, level, grid, ref, chunks=chunks)
+            notes.append(note)
     labels = tuple(int(c) for c in schema.level_codes(level))
     if positive is None and "reef" in schema.level_names(level):
         positive = int(schema.code_of("reef", level))

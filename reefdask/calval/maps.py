@@ -11,8 +11,8 @@ evaluation level** (255 = nodata), georeferenced the rioxarray way:
   codes, rasterized chunk by chunk onto a given grid.
 
 Grids that differ are never aligned silently: :func:`check_grid` raises
-:class:`~reefdask.errors.GridMismatchError`, and :func:`align_to` reprojects with
-nearest neighbour when asked.
+:class:`~reefdask.errors.GridMismatchError`, and :mod:`reefdask.calval.align` reprojects
+with nearest neighbour when asked.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ __all__ = [
     "read_vector",
     "rasterize_lazy",
     "check_grid",
-    "align_to",
+    "wrap",
 ]
 
 NODATA = 255
@@ -121,7 +121,7 @@ def open_class_map(
             raise ConfigError(f"{spec.url} has no attribute {spec.field!r}; it has {list(gdf.columns)}.")
         shapes = [(g, int(v)) for g, v in zip(gdf.geometry, gdf[spec.field], strict=True) if g is not None]
         codes = rasterize_lazy(shapes, grid, chunks=chunks, fill=-1, dtype="int16")
-        da = _wrap(schema.remap(codes, level, NODATA, from_level=source_level, src_nodata=-1), grid)
+        da = wrap(schema.remap(codes, level, NODATA, from_level=source_level, src_nodata=-1), grid)
         da.attrs["source"] = spec.url
         return da
     if _is_zarr(spec.url):
@@ -246,7 +246,8 @@ def _burn(blank, geoms, values, tree, transform, fill, dtype, block_info=None): 
     )
 
 
-def _wrap(data: Any, grid: Grid) -> Any:
+def wrap(data: Any, grid: Grid) -> Any:
+    """A ``(y, x)`` DataArray of ``data`` georeferenced on ``grid`` (rioxarray style)."""
     import xarray as xr
     from affine import Affine
 
@@ -266,22 +267,3 @@ def check_grid(reference: Any, grid: Grid, what: str) -> None:
             "reefdask never aligns grids silently: set `align: true` (or align=True) to reproject the "
             "reference onto the prediction grid with nearest neighbour, or resample it yourself."
         )
-
-
-def align_to(da: Any, grid: Grid) -> Any:
-    """Reproject ``da`` (class codes) onto ``grid`` with nearest neighbour; a note is the caller's job."""
-    from affine import Affine
-    from rasterio.enums import Resampling
-
-    from reefdask.io import raster_grid
-
-    t = Affine(*grid.transform)
-    src = da.rio.write_nodata(NODATA)
-    out = src.rio.reproject(
-        grid.crs, shape=grid.shape, transform=t, resampling=Resampling.nearest, nodata=NODATA
-    )
-    coords = raster_grid(grid.shape[0], grid.shape[1], t)
-    out = out.assign_coords(y=coords["y"], x=coords["x"])
-    out.attrs = {"nodata": NODATA, "source": da.attrs.get("source")}
-    cy, cx = da.data.chunksize if hasattr(da.data, "chunksize") else (1024, 1024)
-    return out.astype(np.uint8).chunk({"y": cy, "x": cx})
