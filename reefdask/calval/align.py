@@ -58,7 +58,7 @@ def _warp_lazy(url: str, grid: Grid, chunks: int, nodata: float | None) -> Any:
     return blank.map_blocks(_warp_block, url, grid, nodata, dtype=np.int32, token="calval-warp")
 
 
-def _warp_block(blank, url, grid, nodata, block_info=None):  # type: ignore[no-untyped-def]
+def _warp_block(blank: Any, url: str, grid: Grid, nodata: Any, block_info: Any = None) -> Any:
     import rasterio
     from affine import Affine
     from rasterio.enums import Resampling

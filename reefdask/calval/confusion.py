@@ -175,7 +175,9 @@ def count_block(
     return out
 
 
-def _block_kernel(ref, pred, *rest, labels, has_mask, areas, block_info=None):  # type: ignore[no-untyped-def]
+def _block_kernel(
+    ref: Any, pred: Any, *rest: Any, labels: Any, has_mask: bool, areas: Any, block_info: Any = None
+) -> Any:
     mask = rest[0] if has_mask else None
     row_area = None
     if areas is not None:

@@ -178,7 +178,7 @@ def evaluate(
     pooled = _result("pooled", pooled_cm, labels, positive)
     from reefdask.calval.metrics import site_means
 
-    means = site_means([r.binary for r in results]) if positive is not None else {}
+    means = site_means([r.binary for r in results if r.binary is not None]) if positive is not None else {}
     return Evaluation(
         name=name or pred_spec.url.rstrip("/").rsplit("/", 1)[-1],
         level=level,

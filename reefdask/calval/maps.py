@@ -227,7 +227,16 @@ def rasterize_lazy(
     )
 
 
-def _burn(blank, geoms, values, tree, transform, fill, dtype, block_info=None):  # type: ignore[no-untyped-def]
+def _burn(
+    blank: Any,
+    geoms: Any,
+    values: Any,
+    tree: Any,
+    transform: Any,
+    fill: int,
+    dtype: Any,
+    block_info: Any = None,
+) -> Any:
     from affine import Affine
     from rasterio.features import rasterize
     from shapely.geometry import box

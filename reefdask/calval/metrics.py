@@ -26,7 +26,7 @@ import numpy as np
 __all__ = ["class_metrics", "binary_summary", "site_means", "kappa"]
 
 
-def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def _div(num: Any, den: Any) -> np.ndarray:
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
     out = np.full(np.broadcast(num, den).shape, np.nan)

@@ -78,7 +78,7 @@ def make_calval_scene(
         "crs": "EPSG:3857",
         "transform": transform,
     }
-    paths = {k: out / f"{k}.tif" for k in ("reference", "prediction", "imagery")}
+    paths: dict[str, Any] = {k: out / f"{k}.tif" for k in ("reference", "prediction", "imagery")}
     with rasterio.open(paths["reference"], "w", dtype="int16", nodata=-9999, **profile) as f:
         f.write(ref, 1)
     with rasterio.open(paths["prediction"], "w", dtype="uint8", nodata=255, **profile) as f:
