@@ -226,3 +226,19 @@ def test_sampler_draws_within_strata_and_round_trips(tmp_path, suffix):
     assert r.users[1] == 1.0 and r.users[0] < 1.0
     with pytest.raises(InputNotFoundError, match="design"):
         read_samples(tmp_path / "missing.csv")
+
+
+def test_sampler_reads_a_class_raster_path(tmp_path):
+    import rasterio
+
+    da = _class_map(seed=4).compute()
+    path = tmp_path / "map.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", height=60, width=80, count=1, dtype="uint8", nodata=255,
+        crs="EPSG:3857", transform=da.rio.transform(),
+    ) as f:  # fmt: skip
+        f.write(da.values, 1)
+    from_path = stratified_sample(str(path), 30, [1, 2, 3], allocation="equal", seed=1)
+    from_array = stratified_sample(da.chunk({"y": 60, "x": 80}), 30, [1, 2, 3], allocation="equal", seed=1)
+    assert [s["map_class"] for s in from_path.samples] == [s["map_class"] for s in from_array.samples]
+    assert from_path.area_km2 == pytest.approx(from_array.area_km2)

@@ -124,8 +124,8 @@ def stratified_sample(
 ) -> SampleDesign:
     """Draw a stratified random sample of pixel centres from a georeferenced class map.
 
-    ``classes`` is a rioxarray DataArray ``(y, x)`` (NumPy or Dask backed); pixels whose
-    value is not in ``strata`` are never drawn.
+    ``classes`` is a rioxarray DataArray ``(y, x)`` (NumPy or Dask backed) or the path
+    of a single-band class raster; pixels whose value is not in ``strata`` are never drawn.
     """
     import dask
     import dask.array as dsa
@@ -134,6 +134,10 @@ def stratified_sample(
     from reefdask.calval.area import PixelAreas
     from reefdask.calval.confusion import confusion
 
+    if isinstance(classes, str | Path):
+        from reefdask.io import open_imagery
+
+        classes = open_imagery(str(classes), alpha=False).isel(band=0, drop=True)
     codes = tuple(int(c) for c in strata)
     arr = dsa.asarray(classes.data)
     counts = arr.map_blocks(_block_counts, codes, dtype=np.int64, chunks=(1, 1, len(codes)), new_axis=2)
