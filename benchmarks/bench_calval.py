@@ -12,7 +12,9 @@ on the same arrays:
 * reefdask, Dask input (``T`` threads, 4096² chunks, tree reduction);
 * reefdask, Dask input with per-row ground areas (the km² matrix as well).
 
-The matrices must be equal. Figures (seconds, pixels/s, pixels/s/core, speed-ups) go to
+The matrices must be equal. ``np.bincount`` holds the GIL, so Dask *threads* barely add
+throughput: parallelism comes from worker processes (LocalCluster, SLURM workers), and the
+one-core figure is the per-core rate. Figures (seconds, pixels/s, pixels/s/core, speed-ups) go to
 ``benchmarks/results/calval.json``.
 """
 

@@ -10,6 +10,8 @@ table to class indices, ``ref_index * (n + 1) + pred_index`` is histogrammed wit
 ``np.bincount``, so no temporary is larger than a slab and nothing is scene-sized.
 With :class:`~reefdask.calval.area.PixelAreas`, each slab is also counted per row and
 weighted with the ground area of that row, giving the matrix in km².
+``np.bincount`` holds the GIL: run on worker processes (a LocalCluster or SLURM
+workers), not many threads, to count in parallel.
 
 Examples
 --------
