@@ -187,3 +187,17 @@ def test_lazy_chunkwise_warp_equals_gdal_reprojection_in_memory(scene, tmp_path)
         ev.pooled.confusion.counts, sk_confusion(in_memory[ok], p[ok], labels=[1, 2, 3, 4, 5])
     )
     assert ev.pooled.binary["f1"] > 0.8  # the round trip through UTM keeps the reef where it was
+
+
+def test_float_probabilities_with_nan_nodata(scene, tmp_path):
+    import xarray as xr
+
+    ds = xr.open_zarr(scene["zarr"], consolidated=False, decode_coords="all").load()
+    prob = ds["probabilities"].astype("float32") / 100
+    prob = prob.where(ds["probabilities"] != 255)
+    out = xr.Dataset({"probabilities": prob}).rio.write_crs("EPSG:3857")
+    out.to_zarr(tmp_path / "float.zarr", mode="w", zarr_format=3, consolidated=False)
+    a = evaluate(MapSpec(str(tmp_path / "float.zarr")), scene["reference"], level="coarse")
+    b = evaluate(scene["prediction"], scene["reference"], level="coarse")
+    np.testing.assert_array_equal(a.pooled.confusion.counts, b.pooled.confusion.counts)
+    assert a.pooled.confusion.excluded == b.pooled.confusion.excluded

@@ -183,8 +183,10 @@ def _open_zarr(spec: MapSpec, schema: Any, level: str, source_level: str, chunks
 
 
 def _argmax_groups(block: np.ndarray, group: np.ndarray, out_codes: np.ndarray) -> np.ndarray:
-    nodata = (block == NODATA).all(axis=0)
-    p = np.where(block == NODATA, 0, block).astype(np.float32)
+    """Sum probabilities into groups, keep the largest; nodata: uint8 255 or float NaN."""
+    missing = np.isnan(block) if block.dtype.kind == "f" else block == NODATA
+    nodata = missing.all(axis=0)
+    p = np.where(missing, 0, block).astype(np.float32)
     summed = np.tensordot(group, p, axes=(1, 0))
     out = out_codes[np.argmax(summed, axis=0)]
     out[nodata] = NODATA
