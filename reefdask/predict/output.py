@@ -76,41 +76,58 @@ def ensure_template(
     provenance: dict[str, Any],
     storage_options: dict[str, Any] | None = None,
     overwrite: bool = False,
-    wait: float = 60.0,
+    attempts: int = 5,
 ) -> None:
     """Write the output template once, safely against a concurrent run doing the same.
 
-    The template is written with ``mode="w-"`` (never wiping what another process
-    wrote), and the ledger marker only after it is complete; a process that loses the
-    race waits for the marker. ``overwrite`` deletes the store first.
+    A new store is created with ``mode="w-"``; when a concurrent run created it first
+    (or an earlier run stopped half-way), the missing parts are added with ``mode="a"``,
+    which never deletes anything: identical metadata written twice is harmless. The
+    ledger marker is written only after the template is complete. ``overwrite`` deletes
+    the store first. Afterwards the store's provenance is checked again, so two runs
+    with different models racing on a new store cannot mix their outputs.
     """
     ledger = Ledger(store, storage_options)
     fs, path = filesystem(store, storage_options)
     if overwrite and fs.exists(path):
         fs.rm(path, recursive=True)
-    if ledger.ready():
-        return
-    ds = template.copy()
-    ds.attrs[ATTR] = provenance
-    kw = zarr_kwargs(store, storage_options)
+    if not ledger.ready():
+        ds = template.copy()
+        ds.attrs[ATTR] = provenance
+        kw = zarr_kwargs(store, storage_options)
+        for attempt in range(attempts):
+            try:
+                present = _arrays_present(kw)
+                mode = "w-" if present is None else "a"
+                enc = {k: v for k, v in encoding.items() if k not in (present or ())}
+                ds.to_zarr(**kw, mode=mode, compute=False, zarr_format=3, consolidated=False, encoding=enc)
+                break
+            except Exception as err:  # lost a race with another process creating the same nodes
+                if attempt == attempts - 1:
+                    raise StoreError(f"Cannot write the output template to {store}: {err}") from err
+                time.sleep(0.2 * (attempt + 1))
+        ledger.mark_ready()
+    found = read_provenance(store, storage_options) or {}
+    check_provenance(
+        store, found, provenance["fingerprint"], provenance.get("config", {}), provenance["config_hash"]
+    )
+
+
+def _arrays_present(kw: dict[str, Any]) -> set[str] | None:
+    """Names of the arrays of an existing store, or None when there is no store yet."""
+    import zarr
+
     try:
-        ds.to_zarr(**kw, mode="w-", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
-    except Exception as err:  # another process created it first, or an old incomplete template
-        if not _is_exists_error(err):
-            raise StoreError(f"Cannot write the output template to {store}: {err}") from err
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if ledger.ready():
-                return
-            time.sleep(0.2)
-        # nobody completed it: no data can have been written (writers wait for the marker)
-        ds.to_zarr(**kw, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
-    ledger.mark_ready()
-
-
-def _is_exists_error(err: Exception) -> bool:
-    name = type(err).__name__
-    return isinstance(err, FileExistsError) or "Contains" in name or "exist" in str(err).lower()
+        group = zarr.open_group(
+            kw["store"], mode="r", zarr_format=3, storage_options=kw.get("storage_options")
+        )
+    except FileNotFoundError:
+        return None
+    except Exception as err:  # zarr raises its own "not found" types
+        if "NotFound" in type(err).__name__ or "not found" in str(err).lower():
+            return None
+        raise
+    return set(group.array_keys())
 
 
 def _array(store: str, name: str, storage_options: dict[str, Any] | None, token: str) -> Any:

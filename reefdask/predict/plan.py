@@ -162,7 +162,7 @@ def _scene_name(imagery: Any, da: Any, scene: str | None) -> str:
             scene = re.split(r"[/\\]", str(imagery).rstrip("/"))[-1].split(".")[0]
         else:
             scene = str(da.attrs.get("scene") or da.name or "scene")
-    return re.sub(r"[^A-Za-z0-9_.]+", "_", scene) or "scene"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", scene) or "scene"
 
 
 def _codes(classes: Any, card: Any, n: int) -> tuple[int, ...]:

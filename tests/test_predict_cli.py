@@ -1,0 +1,94 @@
+"""``reefdask predict`` and ``reefdask status`` on a real GeoTIFF and Zarr store."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from typer.testing import CliRunner
+
+from reefdask.cli import app
+from reefdask.predict.testing import scene_array, tiny_fcn
+
+pytestmark = pytest.mark.tf
+
+
+def write_tif(path, img):
+    b, h, w = img.shape
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=w,
+        height=h,
+        count=b,
+        dtype="uint8",
+        nodata=0,
+        crs="EPSG:3857",
+        transform=rasterio.Affine(10, 0, 0, 0, -10, 0),
+        tiled=True,
+        blockxsize=32,
+        blockysize=32,
+        compress="deflate",
+    ) as f:
+        f.write(img)
+    return str(path)
+
+
+def test_predict_then_status(tmp_path):
+    model = str(tmp_path / "m.keras")
+    tiny_fcn(model, classes=3, seed=1)
+    tif = write_tif(tmp_path / "L15-0001E-0002N.tif", scene_array(64, 96, seed=2, nodata_box=(0, 32, 0, 32)))
+    out = str(tmp_path / "out.zarr")
+    runner = CliRunner()
+    plan = runner.invoke(
+        app, ["predict", "--model", model, "--imagery", tif, "--out", out, "--chunk", "32", "--plan"]
+    )
+    assert plan.exit_code == 0, plan.output
+    assert "grid 2 x 3 = 6 chunks" in plan.output and "6 to do" in plan.output
+    res = runner.invoke(app, ["predict", "--model", model, "--imagery", tif, "--out", out, "--chunk", "32"])
+    assert res.exit_code == 0, res.output
+    assert "5 done, 1 skipped, 0 failed" in res.output
+    st = runner.invoke(app, ["status", out, "--json"])
+    assert st.exit_code == 0
+    status = json.loads(st.output)
+    assert status["counts"] == {"done": 5, "skipped": 1, "failed": 0, "pending": 0}
+    assert status["scene"] == "L15-0001E-0002N" and len(status["fingerprint"]) == 16
+    text = runner.invoke(app, ["status", out]).output
+    assert "5 done, 1 skipped, 0 failed, 0 pending of 6 chunks" in text
+    import xarray as xr
+
+    ds = xr.open_zarr(out, consolidated=False, zarr_format=3)
+    assert (ds.classes.values[:32, :32] == 255).all() and (ds.classes.values[32:] != 255).all()
+    assert ds.rio.crs.to_epsg() == 3857
+    # a rerun does nothing; another model is refused with both fingerprints named
+    again = runner.invoke(app, ["predict", "--model", model, "--imagery", tif, "--out", out, "--chunk", "32"])
+    assert again.exit_code == 0 and "0 computed by this run" in again.output
+    other = str(tmp_path / "other.keras")
+    tiny_fcn(other, classes=3, seed=9)
+    refused = runner.invoke(
+        app, ["predict", "--model", other, "--imagery", tif, "--out", out, "--chunk", "32"]
+    )
+    assert refused.exit_code != 0 and status["fingerprint"] in str(refused.exception)
+
+
+def test_failed_chunks_make_the_cli_exit_non_zero(tmp_path):
+    model = str(tmp_path / "m.keras")
+    tiny_fcn(model, classes=3, seed=1)
+    tif = write_tif(tmp_path / "scene.tif", scene_array(64, 64, seed=3))
+    with rasterio.open(tif) as src:
+        offset = int(src.get_tag_item("BLOCK_OFFSET_1_1", "TIFF", bidx=1))
+        size = int(src.get_tag_item("BLOCK_SIZE_1_1", "TIFF", bidx=1))
+    with open(tif, "r+b") as f:
+        f.seek(offset)
+        f.write(np.full(size, 0xFF, dtype="uint8").tobytes())
+    out = str(tmp_path / "out.zarr")
+    res = CliRunner().invoke(
+        app, ["predict", "--model", model, "--imagery", tif, "--out", out, "--chunk", "32"]
+    )
+    assert res.exit_code == 1
+    assert "failed chunk 1-1" in res.output
+    status = json.loads(CliRunner().invoke(app, ["status", out, "--json"]).output)
+    assert "1-1" in status["failures"] and status["counts"]["failed"] >= 1
