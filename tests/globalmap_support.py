@@ -84,10 +84,24 @@ class FakeGCS:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
-             "-port", str(self.port), "-external-url", self.endpoint, "-log-level", "error"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                str(_get_binary_path()),
+                "-scheme",
+                "http",
+                "-backend",
+                "memory",
+                "-host",
+                "127.0.0.1",
+                "-port",
+                str(self.port),
+                "-external-url",
+                self.endpoint,
+                "-log-level",
+                "error",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -104,7 +118,7 @@ class FakeGCS:
         return {"endpoint_url": self.endpoint, "token": "anon", "project": "test"}
 
     def bucket(self, name: str) -> str:
-        from reefdask.globalmap.leases import _gcs_client
+        from reefdask.globalmap.versioned import _gcs_client
 
         _gcs_client(self.options).create_bucket(name)
         return f"gs://{name}"
@@ -126,7 +140,7 @@ def new_bucket(endpoint: str) -> str:
     """A fresh bucket on the fake GCS at ``endpoint``; returns ``gs://name``."""
     import uuid
 
-    from reefdask.globalmap.leases import _gcs_client
+    from reefdask.globalmap.versioned import _gcs_client
 
     name = f"t-{uuid.uuid4().hex[:10]}"
     _gcs_client(gcs_options(endpoint)).create_bucket(name)

@@ -96,8 +96,11 @@ def test_keeper_renews_while_working_and_releases_at_the_end(tmp_path):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["acquire", "renew", "release", "crash"])),
-                max_size=25))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.sampled_from(["acquire", "renew", "release", "crash"])), max_size=25
+    )
+)
 def test_never_two_live_holders(tmp_path_factory, ops):
     store = LocalVersionedStore(str(tmp_path_factory.mktemp("leases")))
     clock = [1000.0]

@@ -36,7 +36,9 @@ def run_cmd(
     config: str = typer.Argument(..., help="Global run configuration (YAML)."),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Independent job processes to start."),
     cluster: str | None = typer.Option(
-        None, "--cluster", help="Cluster profile (local, slurm-gpu, ...) giving each job its own Dask cluster."
+        None,
+        "--cluster",
+        help="Cluster profile (local, slurm-gpu, ...) giving each job its own Dask cluster.",
     ),
     max_quads: int | None = typer.Option(None, "--max-quads", help="Stop a job after this many quads."),
     plan_only: bool = typer.Option(False, "--print-command", help="Print the job command line and exit."),
@@ -71,7 +73,9 @@ def run_cmd(
 def progress_cmd(
     run: str = typer.Argument(..., help="Run store (folder or gs:// URL)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    map_png: str | None = typer.Option(None, "--map", help="Draw the quads coloured by status into this PNG."),
+    map_png: str | None = typer.Option(
+        None, "--map", help="Draw the quads coloured by status into this PNG."
+    ),
 ) -> None:
     """Counts per status and region, rate and ETA, leases, failures: readable while jobs run."""
     from reefdask.globalmap.progress import draw_map, format_progress, progress

@@ -35,6 +35,9 @@ class GlobalConfig(StageConfig):
     models: list[str] = Field(
         min_length=1, description="Keras model paths/URLs (cards beside them); several = an ensemble."
     )
+    weights: list[float] | None = Field(
+        None, description="Ensemble weights, one per model (default: a plain mean)."
+    )
     inventory: str | list[str] = Field(
         description=(
             "Where the quads are: a folder/prefix searched for L15-*.tif, a glob, an acquire "
@@ -59,7 +62,10 @@ class GlobalConfig(StageConfig):
         "quads outside are out_of_domain.",
     )
     reef_threshold: float | None = Field(
-        None, ge=0, le=1, description="Reef decision on the reef probability (default: the card's, else argmax)."
+        None,
+        ge=0,
+        le=1,
+        description="Reef decision on the reef probability (default: the card's, else argmax).",
     )
     lease_seconds: float = Field(300.0, gt=0, description="Lease duration; renewed every third of it.")
     batch: int = Field(4, ge=1, description="Quads claimed at a time by a job.")

@@ -19,7 +19,7 @@ Examples
 >>> from reefdask.grid import Quad
 >>> grid = QuadGrid(level=15, quad_size=64)
 >>> grid.shape, grid.region(Quad.parse("L15-0525E-1123N"))
-((131072, 131072), (slice(59840, 59904, None), slice(33600, 33664, None)))
+((131072, 131072), (slice(59136, 59200, None), slice(33600, 33664, None)))
 """
 
 from __future__ import annotations
@@ -113,10 +113,15 @@ class MapStore:
             dims = ("y", "x") if not codes else ("band", "y", "x")
             try:
                 group.create_array(
-                    name, shape=shape, chunks=chunks, dtype="uint8", fill_value=NODATA,
-                    dimension_names=dims, attributes={"band_codes": codes, "nodata": NODATA},
+                    name,
+                    shape=shape,
+                    chunks=chunks,
+                    dtype="uint8",
+                    fill_value=NODATA,
+                    dimension_names=dims,
+                    attributes={"band_codes": codes, "nodata": NODATA},
                     compressors=zarr.codecs.ZstdCodec(level=3),
-                )  # fmt: skip
+                )
             except ContainsArrayError:
                 pass
         self._group = None

@@ -15,6 +15,7 @@ from typing import Any
 
 from reefdask.errors import ConfigError, FingerprintMismatchError, InputNotFoundError
 from reefdask.globalmap.config import GlobalConfig
+from reefdask.globalmap.ensemble import check_members
 from reefdask.globalmap.mapstore import MapStore, QuadGrid, grid_attrs
 from reefdask.globalmap.quad import Member, QuadTask, RunSpec
 from reefdask.grid import Quad
@@ -36,7 +37,7 @@ class RunPlan:
 
     @property
     def storage_options(self) -> dict[str, Any]:
-        """fsspec options of the run store."""
+        """Fsspec options of the run store."""
         return dict(self.config.storage_options)
 
 
@@ -72,7 +73,9 @@ def resolve_inventory(config: GlobalConfig) -> dict[str, tuple[str, str]]:
         wanted = [Quad.parse(q).id for q in config.quads]
         absent = [q for q in wanted if q not in out]
         if absent:
-            raise ConfigError(f"quads {absent[:5]} are not in the inventory {inv!r}; drop them or fix the inventory.")
+            raise ConfigError(
+                f"quads {absent[:5]} are not in the inventory {inv!r}; drop them or fix the inventory."
+            )
         out = {q: out[q] for q in sorted(wanted)}
     if not out:
         raise InputNotFoundError(f"The inventory {inv!r} holds no quads (files named L15-XXXXE-YYYYN.tif).")
@@ -116,7 +119,9 @@ def _member(url: str, config: GlobalConfig) -> tuple[Member, dict[str, Any], flo
         class_codes=tuple(card.codes() or ()) if card else (),
     )
     if info.bands != len(pre.bands):
-        raise ConfigError(f"Model {url} takes {info.bands} bands but its card selects {list(pre.bands)}; fix the card.")
+        raise ConfigError(
+            f"Model {url} takes {info.bands} bands but its card selects {list(pre.bands)}; fix the card."
+        )
     fingerprint = short_hash({"weights": key, "preprocessing": pre.to_dict()})
     threshold = getattr(card, "reef_threshold", None) if card else None
     if info.window is None:
@@ -144,7 +149,9 @@ def _quad_size(sources: dict[str, tuple[str, str]], config: GlobalConfig) -> int
     if not is_local(url):
         from reefdask.io import open_imagery
 
-        return int(open_imagery(url, storage_options=storage_options_for(url, config.storage_options)).sizes["y"])
+        return int(
+            open_imagery(url, storage_options=storage_options_for(url, config.storage_options)).sizes["y"]
+        )
     with rasterio.open(url) as ds:
         return int(ds.height)
 
@@ -154,7 +161,9 @@ def read_manifest(url: str, storage_options: dict[str, Any] | None = None) -> di
     try:
         return dict(json.loads(read_bytes(join(url, "run.json"), storage_options)))
     except InputNotFoundError as err:
-        raise InputNotFoundError(f"{url} is not a global run (no run.json); start it with `reefdask global run`.") from err
+        raise InputNotFoundError(
+            f"{url} is not a global run (no run.json); start it with `reefdask global run`."
+        ) from err
 
 
 def open_run(config: GlobalConfig) -> RunPlan:
@@ -166,11 +175,20 @@ def open_run(config: GlobalConfig) -> RunPlan:
     sources = resolve_inventory(config)
     members, schemas, thresholds = zip(*(_member(m, config) for m in config.models), strict=True)
     if any(s != schemas[0] for s in schemas):
-        raise ConfigError("The ensemble's models predict different class schemas; average only models of one schema.")
+        raise ConfigError(
+            "The ensemble's models predict different class schemas; average only models of one schema."
+        )
+    check_members(members)
+    if config.weights is not None and len(config.weights) != len(members):
+        raise ConfigError(
+            f"weights lists {len(config.weights)} values for {len(members)} models; give one per model."
+        )
     level = Quad.parse(next(iter(sources))).level
     size = _quad_size(sources, config)
     if any(size % m.stride for m in members):
-        raise ConfigError(f"quad_size {size} must be a multiple of every model's stride; pick another quad_size.")
+        raise ConfigError(
+            f"quad_size {size} must be a multiple of every model's stride; pick another quad_size."
+        )
     halo = max(m.halo for m in members)
     threshold = config.reef_threshold if config.reef_threshold is not None else thresholds[0]
     fingerprint = {
@@ -180,6 +198,7 @@ def open_run(config: GlobalConfig) -> RunPlan:
         "halo": halo,
         "products": sorted(config.products),
         "reef_threshold": threshold,
+        "weights": config.weights,
         "schema": schemas[0],
     }
     from reefdask.predict.preprocess import short_hash
@@ -188,7 +207,15 @@ def open_run(config: GlobalConfig) -> RunPlan:
         "kind": "reefdask-global-run",
         "fingerprint": short_hash(fingerprint),
         "settings": fingerprint,
-        "members": [{"model": m.url, "fingerprint": m.fingerprint, "halo": m.halo} for m in members],
+        "members": [
+            {
+                "model": m.url,
+                "fingerprint": m.fingerprint,
+                "halo": m.halo,
+                "weight": None if config.weights is None else config.weights[i],
+            }
+            for i, m in enumerate(members)
+        ],
         "ensemble": len(members) > 1,
         "config": config.model_dump(mode="json"),
         "reefdask_version": __version__,
@@ -207,14 +234,29 @@ def open_run(config: GlobalConfig) -> RunPlan:
         keep = ("fingerprint", "members", "ensemble", "reefdask_version", "settings")
         attrs = {**grid_attrs(QuadGrid(level, size)), "provenance": {k: manifest[k] for k in keep}}
         bands = {
-            "probabilities": [int(c) for c in members[0].preprocessing.get("class_codes") or _codes(schemas[0])],
+            "probabilities": [
+                int(c) for c in members[0].preprocessing.get("class_codes") or _codes(schemas[0])
+            ],
             "coarse": _coarse_codes(schemas[0]),
-            "classes": [], "heat": [], "outline": [],
-        }  # fmt: skip
+            "classes": [],
+            "heat": [],
+            "outline": [],
+        }
         wanted = {k: v for k, v in bands.items() if k in config.products}
         MapStore(map_url, opts).create(QuadGrid(level, size), wanted, attrs)
         write_bytes_atomic(join(url, "run.json"), json.dumps(manifest, indent=1).encode(), opts)
-    spec = RunSpec(map_url, tuple(members), schemas[0], size, halo, tuple(config.products), threshold, opts or None)
+    weights = None if config.weights is None else tuple(config.weights)
+    spec = RunSpec(
+        map_url,
+        tuple(members),
+        schemas[0],
+        size,
+        halo,
+        tuple(config.products),
+        threshold,
+        opts or None,
+        weights,
+    )
     inside = in_domain_test(config.domain, opts)
     tasks = {}
     for q, info in manifest["quads"].items():

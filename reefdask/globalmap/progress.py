@@ -57,8 +57,11 @@ def progress(run: str, storage_options: dict[str, Any] | None = None, *, window:
     by_owner: dict[str, int] = {}
     for h in live:
         by_owner[h["owner"]] = by_owner.get(h["owner"], 0) + 1
-    failures = {**status.details("corrupt"), **status.details("missing")} if (
-        counts["corrupt"] or counts["missing"]) else {}  # fmt: skip
+    failures = (
+        {**status.details("corrupt"), **status.details("missing")}
+        if (counts["corrupt"] or counts["missing"])
+        else {}
+    )
     return {
         "run": run,
         "fingerprint": manifest.get("fingerprint"),
@@ -72,10 +75,16 @@ def progress(run: str, storage_options: dict[str, Any] | None = None, *, window:
         "rate_per_hour": None if rate is None else rate * 3600,
         "eta_seconds": None if not rate or not remaining else remaining / rate,
         "last_status_age_seconds": None if not times else now - times[-1],
-        "leases": {"live": len(live), "expired": len(held) - len(live), "by_owner": by_owner,
-                   "held": [{**h, "expires_in": h["expires"] - now} for h in live]},  # fmt: skip
-        "failures": {q: {"status": b.get("status"), "error": b.get("error"), "job": b.get("job")}
-                     for q, b in sorted(failures.items())},  # fmt: skip
+        "leases": {
+            "live": len(live),
+            "expired": len(held) - len(live),
+            "by_owner": by_owner,
+            "held": [{**h, "expires_in": h["expires"] - now} for h in live],
+        },
+        "failures": {
+            q: {"status": b.get("status"), "error": b.get("error"), "job": b.get("job")}
+            for q, b in sorted(failures.items())
+        },
         "statuses": {q: s.status for q, s in sorted(listing.items())},
         "leased": sorted(h["key"] for h in live),
     }
@@ -85,15 +94,13 @@ def format_progress(p: dict[str, Any]) -> str:
     """A short report for people."""
     lines = [
         f"run {p['run']}  ({p['fingerprint']}, {len(p['members'] or [])} model(s))",
-        f"{p['finished']} of {p['total']} quads have a status ({p['percent']:.1f} %), {p['remaining']} remaining",
+        f"{p['finished']} of {p['total']} quads have a status ({p['percent']:.1f} %), "
+        f"{p['remaining']} remaining",
         "  " + "  ".join(f"{k} {v}" for k, v in p["counts"].items()),
     ]
     if p["rate_per_hour"]:
         eta = p["eta_seconds"]
-        lines.append(
-            f"rate {p['rate_per_hour']:.1f} quads/h"
-            + (f", ETA {eta / 3600:.2f} h" if eta else "")
-        )
+        lines.append(f"rate {p['rate_per_hour']:.1f} quads/h" + (f", ETA {eta / 3600:.2f} h" if eta else ""))
     if len(p["regions"]) > 1:
         for reg, c in sorted(p["regions"].items()):
             lines.append(f"  {reg}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
@@ -135,8 +142,12 @@ def draw_map(p: dict[str, Any], path: str, storage_options: dict[str, Any] | Non
     ax.set_xlabel("quad column (east)")
     ax.set_ylabel("quad row (north)")
     ax.set_title(f"{p['finished']} / {p['total']} quads ({p['percent']:.1f} %)")
-    ax.legend(handles=[Patch(facecolor=COLORS[s], edgecolor="#333333", label=s) for s in COLORS if s in seen],
-              loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # fmt: skip
+    ax.legend(
+        handles=[Patch(facecolor=COLORS[s], edgecolor="#333333", label=s) for s in COLORS if s in seen],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+        fontsize=8,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

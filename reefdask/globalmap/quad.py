@@ -54,6 +54,7 @@ class RunSpec:
     products: tuple[str, ...]
     reef_threshold: float | None = None
     storage_options: dict[str, Any] | None = None
+    weights: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -176,38 +177,22 @@ def _downsample(block: np.ndarray, f: int, nodata: float | None) -> np.ndarray:
     return out
 
 
-def predict_quad(raw: np.ndarray, nodata: float | None, spec: RunSpec) -> tuple[np.ndarray | None, np.ndarray]:
+def predict_quad(
+    raw: np.ndarray, nodata: float | None, spec: RunSpec
+) -> tuple[np.ndarray | None, np.ndarray]:
     """Mean class probabilities ``(s, s, class)`` of the members over the focal quad.
 
     Returns ``(None, valid)`` without running any model when the focal quad is all nodata.
     """
+    from reefdask.globalmap.ensemble import mean_probabilities, member_probabilities
     from reefdask.nodata import valid_mask_array
-    from reefdask.predict import strategies
-    from reefdask.predict.model import load_model
-    from reefdask.predict.preprocess import Preprocessing
 
     s, h = spec.quad_size, spec.halo
-    labels = list(range(1, raw.shape[0] + 1))
     focal_valid = np.asarray(valid_mask_array(raw[:, h : h + s, h : h + s], nodata))
     if not focal_valid.any():
         return None, focal_valid
-    total: np.ndarray | None = None
-    for m in spec.members:
-        pre = Preprocessing.from_dict(m.preprocessing)
-        x, _ = pre.apply(raw[pre.band_indices(labels)], nodata)
-        x = x[h - m.halo : h + s + m.halo, h - m.halo : h + s + m.halo]
-        model = load_model(m.url, m.key, spec.storage_options)
-        fill = pre.nodata_encoding
-        if m.strategy == "tiles":
-            p = strategies.tiles(model, x, halo=m.halo, h=s, w=s, stride=m.stride, fill=fill)
-        else:
-            run = strategies.windows_centre if m.strategy == "centre" else strategies.windows_blend
-            assert m.window is not None and m.step is not None
-            p = run(model, x, window=m.window, step=m.step, halo=m.halo, h=s, w=s, fill=fill,
-                    batch_size=m.batch_size)  # fmt: skip
-        total = p if total is None else total + p
-    assert total is not None
-    return total / len(spec.members), focal_valid
+    probs = [member_probabilities(m, raw, nodata, s, h, spec.storage_options) for m in spec.members]
+    return mean_probabilities(probs, spec.weights), focal_valid
 
 
 def derive_products(probs: np.ndarray, valid: np.ndarray, spec: RunSpec) -> dict[str, np.ndarray]:

@@ -183,7 +183,9 @@ def _work(
         try:
             res = fut.result()
         except Exception as err:  # e.g. the worker died on this quad: keep the reason, go on
-            res = QuadResult(futures[fut], "corrupt", f"task failed on the cluster: {type(err).__name__}: {err}")
+            res = QuadResult(
+                futures[fut], "corrupt", f"task failed on the cluster: {type(err).__name__}: {err}"
+            )
         record(res)
     return coord
 

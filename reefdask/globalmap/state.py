@@ -89,7 +89,9 @@ class StatusStore:
         body = {"quad": quad, "status": status, "job": job, "time": time.time(), "seconds": seconds}
         if error is not None:
             body["error"] = str(error)[:2000]
-        write_bytes_atomic(join(self.url, f"{quad}.{status}"), json.dumps(body).encode(), self.storage_options)
+        write_bytes_atomic(
+            join(self.url, f"{quad}.{status}"), json.dumps(body).encode(), self.storage_options
+        )
 
     def listing(self) -> dict[str, QuadStatus]:
         """Every recorded quad -> its status, from one listing (newest wins on duplicates)."""
