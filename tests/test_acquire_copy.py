@@ -91,6 +91,7 @@ def test_acquire_from_gcs_then_rerun_skips(
 
     rep2 = acquire(m, progress=False)
     assert (len(rep2.copied), len(rep2.skipped), len(rep2.failed)) == (0, 4, 1)
+    assert {o.verified_by for o in rep2.skipped} == {"crc32c (cached)"}
 
     # bytes changed in a local copy (same size): found by checksum, fetched again
     victim = tmp_path / "raw/imagery/belize/L15-0526E-1122N.tif"
@@ -103,6 +104,17 @@ def test_acquire_from_gcs_then_rerun_skips(
     d = rep3.to_dict()
     assert (d["copied"], d["skipped"], d["failed"]) == (1, 3, 1)
     assert "failed" in rep3.summary() and "L15-0526E-1123N" in rep3.summary()
+
+    # bytes changed with size and mtime kept: the cache trusts it, trust_cache=False does not
+    st = victim.stat()
+    data = bytearray(victim.read_bytes())
+    data[-10] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert not acquire(m, progress=False).copied
+    strict = m.model_copy(update={"trust_cache": False})
+    assert [o.item.dest for o in acquire(strict, progress=False).copied] == [str(victim)]
+    assert victim.read_bytes() == content["belize/L15-0526E-1122N.tif"]
 
 
 @pytest.mark.gcs

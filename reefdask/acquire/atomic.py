@@ -39,13 +39,18 @@ def part_path(final: str | Path) -> Path:
     return final.with_name(f".{final.name}.part-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
-def publish(part: str | Path, final: str | Path) -> None:
-    """Flush ``part`` to disk and rename it to ``final`` in one atomic step."""
-    fd = os.open(part, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def publish(part: str | Path, final: str | Path, *, fsync: bool = True) -> None:
+    """Rename ``part`` to ``final`` in one atomic step, after flushing it to disk.
+
+    The rename alone makes a killed process harmless; ``fsync`` also survives a machine
+    crash (power loss), at the price of waiting for the disk.
+    """
+    if fsync:
+        fd = os.open(part, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     os.replace(part, final)
 
 

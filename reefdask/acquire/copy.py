@@ -12,6 +12,10 @@ publishes it under its final name only when complete and verified:
   server) the size is compared;
 * ``.tif`` files are opened with rasterio before publication when ``verify_rasters``:
   a corrupt object is reported, never published;
+* a verified local copy gets a small record beside it (``.<name>.verified.json``: size,
+  mtime, checksum), so a rerun on a complete destination does not re-read every byte;
+  a file changed since (other size or mtime) is hashed again; ``trust_cache=False``
+  (manifest ``trust_cache: false``) re-hashes everything;
 * transient errors (connection resets, timeouts, HTTP 408/429/5xx, a checksum
   mismatch) are retried with exponential backoff (``backoff * 2**attempt`` seconds);
   missing files, refused access and corrupt rasters fail at once, with their reason.
@@ -20,8 +24,10 @@ publishes it under its final name only when complete and verified:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,9 +36,9 @@ from reefdask.acquire.atomic import part_path, publish, remove_stale_parts
 from reefdask.acquire.checksum import Hasher, file_checksum, remote_checksum
 from reefdask.storage import filesystem, is_local, strip_protocol
 
-__all__ = ["CopyItem", "Outcome", "TransientCopyError", "copy_one", "is_transient"]
+__all__ = ["CopyItem", "Outcome", "TransientCopyError", "copy_one", "is_transient", "quick_skip"]
 
-_CHUNK = 4 * 2**20
+_CHUNK = 16 * 2**20  # bytes per read: memory per copy is O(chunk)
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
@@ -99,13 +105,19 @@ def is_transient(err: BaseException) -> bool:
 
 
 def copy_one(
-    item: CopyItem, *, retries: int = 4, backoff: float = 0.5, verify_rasters: bool = True
+    item: CopyItem,
+    *,
+    retries: int = 4,
+    backoff: float = 0.5,
+    verify_rasters: bool = True,
+    trust_cache: bool = True,
+    fsync: bool = True,
 ) -> Outcome:
     """Copy ``item`` if needed, retrying transient errors; never raises for a bad file."""
     attempt = 0
     while True:
         try:
-            out = _copy_once(item, verify_rasters)
+            out = _copy_once(item, verify_rasters, trust_cache, fsync)
             out.attempts = attempt + 1
             return out
         except Exception as err:  # one bad file never stops a run
@@ -114,6 +126,23 @@ def copy_one(
                 return Outcome(item, "failed", reason=reason[:500], attempts=attempt + 1)
             time.sleep(backoff * 2**attempt)
             attempt += 1
+
+
+def quick_skip(item: CopyItem) -> Outcome | None:
+    """Skip ``item`` at planning time when its local copy's record matches the listing.
+
+    Costs two small local reads and no request; None means the copy task must look.
+    """
+    if item.size is None or item.checksum is None or not is_local(item.dest):
+        return None
+    dest = Path(strip_protocol(item.dest))
+    cached = _cached_checksum(dest)
+    try:
+        if cached is None or cached != item.checksum or dest.stat().st_size != item.size:
+            return None
+    except OSError:
+        return None
+    return Outcome(item, "skipped", reason="up to date", verified_by=f"{cached[0]} (cached)")
 
 
 def _source_facts(item: CopyItem) -> tuple[int | None, tuple[str, str] | None]:
@@ -143,7 +172,35 @@ def _expected_checksum(item: CopyItem, checksum: tuple[str, str] | None) -> tupl
     return checksum
 
 
-def _dest_matches(item: CopyItem, size: int | None, checksum: tuple[str, str] | None) -> str | None:
+def _cache_path(dest: Path) -> Path:
+    return dest.with_name(f".{dest.name}.verified.json")
+
+
+def _cached_checksum(dest: Path) -> tuple[str, str] | None:
+    """The checksum recorded when ``dest`` was verified, if the file has not changed since."""
+    try:
+        rec = json.loads(_cache_path(dest).read_text())
+        st = dest.stat()
+    except (OSError, ValueError):
+        return None
+    if rec.get("size") != st.st_size or rec.get("mtime_ns") != st.st_mtime_ns:
+        return None
+    return str(rec["algorithm"]), str(rec["checksum"])
+
+
+def _remember(dest: Path, checksum: tuple[str, str]) -> None:
+    """Record a verified checksum with the file's size and mtime (``.<name>.verified.json``)."""
+    st = dest.stat()
+    rec = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "algorithm": checksum[0], "checksum": checksum[1]}
+    tmp = part_path(_cache_path(dest))
+    with contextlib.suppress(OSError):  # only a cache (no fsync): never fail a copy over it
+        tmp.write_text(json.dumps(rec))
+        os.replace(tmp, _cache_path(dest))
+
+
+def _dest_matches(
+    item: CopyItem, size: int | None, checksum: tuple[str, str] | None, trust_cache: bool = True
+) -> str | None:
     """How the existing destination was found equal to the source, or None if it is not."""
     if is_local(item.dest):
         dest = Path(strip_protocol(item.dest))
@@ -151,7 +208,12 @@ def _dest_matches(item: CopyItem, size: int | None, checksum: tuple[str, str] | 
             return None
         if checksum is None:
             return "size"
-        return checksum[0] if file_checksum(dest, checksum[0]) == checksum[1] else None
+        if trust_cache and _cached_checksum(dest) == checksum:
+            return f"{checksum[0]} (cached)"
+        if file_checksum(dest, checksum[0]) != checksum[1]:
+            return None
+        _remember(dest, checksum)
+        return checksum[0]
     fs, path = filesystem(item.dest)
     with contextlib.suppress(FileNotFoundError):
         info = fs.info(path)
@@ -164,36 +226,45 @@ def _dest_matches(item: CopyItem, size: int | None, checksum: tuple[str, str] | 
     return None
 
 
-def _copy_once(item: CopyItem, verify_rasters: bool) -> Outcome:
+def _copy_once(item: CopyItem, verify_rasters: bool, trust_cache: bool, fsync: bool) -> Outcome:
     size, checksum = _source_facts(item)
     checksum = _expected_checksum(item, checksum)
-    how = _dest_matches(item, size, checksum)
+    how = _dest_matches(item, size, checksum, trust_cache)
     if how is not None:
         return Outcome(item, "skipped", reason="up to date", verified_by=how)
     if is_local(item.dest):
-        nbytes = _download_local(item, size, checksum, verify_rasters)
+        nbytes = _download_local(item, size, checksum, verify_rasters, fsync)
     else:
         nbytes = _upload_remote(item, size, checksum)
     return Outcome(item, "copied", nbytes=nbytes, verified_by=checksum[0] if checksum else "size")
 
 
-def _open_source(item: CopyItem) -> Any:
+def _chunks(item: CopyItem, size: int | None) -> Iterator[bytes]:
+    """Yield the source's bytes in chunks.
+
+    Ranged reads when the size is known (one request each, no metadata round trip), a
+    streaming read otherwise (and always for HTTP, whose servers may ignore ranges).
+    """
     fs, path = filesystem(item.source, item.storage_options)
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    if protocol in ("http", "https"):
-        return fs.open(path, "rb", block_size=0)  # streaming: no range requests
-    return fs.open(path, "rb", block_size=_CHUNK)
+    if size is not None and protocol not in ("http", "https", "file", "local"):
+        for start in range(0, size, _CHUNK):
+            yield fs.cat_file(path, start=start, end=min(start + _CHUNK, size))
+        return
+    block = 0 if protocol in ("http", "https") else _CHUNK  # HTTP: stream, no range requests
+    with fs.open(path, "rb", block_size=block) as src:
+        while chunk := src.read(_CHUNK):
+            yield chunk
 
 
-def _stream(item: CopyItem, sink: Any, checksum: tuple[str, str] | None) -> int:
+def _stream(item: CopyItem, sink: Any, size: int | None, checksum: tuple[str, str] | None) -> int:
     hasher = Hasher(checksum[0]) if checksum else None
     n = 0
-    with _open_source(item) as src:
-        while chunk := src.read(_CHUNK):
-            sink.write(chunk)
-            if hasher is not None:
-                hasher.update(chunk)
-            n += len(chunk)
+    for chunk in _chunks(item, size):
+        sink.write(chunk)
+        if hasher is not None:
+            hasher.update(chunk)
+        n += len(chunk)
     if hasher is not None and hasher.value != checksum[1]:  # type: ignore[index]
         raise TransientCopyError(
             f"{checksum[0]} of the received bytes {hasher.value} != source {checksum[1]}"  # type: ignore[index]
@@ -201,19 +272,23 @@ def _stream(item: CopyItem, sink: Any, checksum: tuple[str, str] | None) -> int:
     return n
 
 
-def _download_local(item: CopyItem, size: int | None, checksum: tuple[str, str] | None, verify: bool) -> int:
+def _download_local(
+    item: CopyItem, size: int | None, checksum: tuple[str, str] | None, verify: bool, fsync: bool
+) -> int:
     final = Path(strip_protocol(item.dest))
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(final)
     part = part_path(final)
     try:
         with open(part, "wb") as sink:
-            n = _stream(item, sink, checksum)
+            n = _stream(item, sink, size, checksum)
         if size is not None and n != size:
             raise TransientCopyError(f"received {n} bytes, the source has {size}")
         if verify and final.suffix.lower() in (".tif", ".tiff"):
             _verify_raster(part, item.source)
-        publish(part, final)
+        publish(part, final, fsync=fsync)
+        if checksum is not None:
+            _remember(final, checksum)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(part)
@@ -223,7 +298,7 @@ def _download_local(item: CopyItem, size: int | None, checksum: tuple[str, str] 
 def _upload_remote(item: CopyItem, size: int | None, checksum: tuple[str, str] | None) -> int:
     fs, path = filesystem(item.dest)
     with fs.open(path, "wb") as sink:  # object stores publish on close
-        n = _stream(item, sink, checksum)
+        n = _stream(item, sink, size, checksum)
     if size is not None and n != size:
         fs.rm(path)
         raise TransientCopyError(f"received {n} bytes, the source has {size}")

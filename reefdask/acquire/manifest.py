@@ -113,6 +113,12 @@ class Manifest(BaseModel):
     retries: int = Field(4, ge=0, le=20, description="retries on transient errors")
     backoff: float = Field(0.5, ge=0, description="first retry delay in seconds, doubled each time")
     verify_rasters: bool = Field(True, description="open each downloaded .tif before publishing it")
+    fsync: bool = Field(
+        True, description="flush each copy to disk before publishing it (survives power loss)"
+    )
+    trust_cache: bool = Field(
+        True, description="skip re-hashing local copies unchanged (size, mtime) since they were verified"
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> Manifest:

@@ -6,6 +6,10 @@ tasks (threads by default: the work is I/O; pass a ``distributed.Client`` to run
 a cluster), each a :func:`reefdask.acquire.copy.copy_one`. A rich progress bar shows
 the count; the :class:`AcquireReport` gives the final account.
 
+Files whose local copy carries a verification record matching the listing's size and
+checksum are skipped before any task is made, so a rerun on a complete destination
+costs one listing plus two small local reads per file.
+
 A killed run leaves only temporary ``.part-`` files, never a partial file under its
 final name; rerun, it skips every file already complete (checked by size and checksum),
 removes the dead run's temporary files and copies the rest.
@@ -19,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reefdask.acquire.checksum import remote_checksum
-from reefdask.acquire.copy import CopyItem, Outcome, copy_one
+from reefdask.acquire.copy import CopyItem, Outcome, copy_one, quick_skip
 from reefdask.acquire.manifest import Manifest, Source
 from reefdask.storage import filesystem, is_local, join
 
@@ -158,12 +162,17 @@ def acquire(manifest: Manifest, *, progress: bool = True, client: Any = None) ->
         "retries": manifest.retries,
         "backoff": manifest.backoff,
         "verify_rasters": manifest.verify_rasters,
+        "trust_cache": manifest.trust_cache,
+        "fsync": manifest.fsync,
     }
+    done = [o for o in map(quick_skip, items) if o is not None] if manifest.trust_cache else []
+    seen = {o.item.dest for o in done}
+    todo = [item for item in items if item.dest not in seen]
     tasks = [
         dask.delayed(copy_one, pure=False)(
             item, dask_key_name=f"acquire-{i}-{posixpath.basename(item.dest)}", **opts
         )
-        for i, item in enumerate(items)
+        for i, item in enumerate(todo)
     ]
     bar = Progress(
         TextColumn("acquire"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=not progress
@@ -175,7 +184,7 @@ def acquire(manifest: Manifest, *, progress: bool = True, client: Any = None) ->
                 bar.advance(task_id, 1)
 
     with bar:
-        task_id = bar.add_task("acquire", total=len(tasks))
+        task_id = bar.add_task("acquire", total=len(items), completed=len(done))
         if client is not None:
             futures = client.compute(tasks)
             outcomes = []
@@ -187,4 +196,6 @@ def acquire(manifest: Manifest, *, progress: bool = True, client: Any = None) ->
                 outcomes = list(dask.compute(*tasks, scheduler="threads", num_workers=manifest.workers))
         else:
             outcomes = []
-    return AcquireReport(outcomes=outcomes, empty_sources=empty, seconds=time.perf_counter() - t0)
+    order = {item.dest: i for i, item in enumerate(items)}
+    every = sorted([*done, *outcomes], key=lambda o: order[o.item.dest])
+    return AcquireReport(outcomes=every, empty_sources=empty, seconds=time.perf_counter() - t0)
