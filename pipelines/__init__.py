@@ -19,6 +19,7 @@ STAGES: dict[str, str] = {
     "sweep": "reefdask.train.config:SweepConfig",
     "clean": "reefdask.clean.config:CleanConfig",
     "calval": "reefdask.calval.config:CalvalConfig",
+    "global": "reefdask.globalmap.config:GlobalConfig",
 }
 
 
