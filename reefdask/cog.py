@@ -73,7 +73,7 @@ def write_cog(
     nodata
         Nodata value to record; default ``attrs["nodata"]`` (the reefdask policy).
     blocksize
-        Internal tile size (a multiple of 16).
+        Internal tile size (a multiple of 16; GDAL's COG driver wants at least 128).
     compress
         GDAL compression (``deflate``, ``zstd``, ``lzw``, ``none``...).
     storage_options
@@ -87,11 +87,11 @@ def write_cog(
     Examples
     --------
     >>> import numpy as np, xarray as xr, rioxarray, tempfile, os
-    >>> classes = xr.DataArray(np.arange(64 * 64, dtype="uint8").reshape(1, 64, 64) % 5,
+    >>> classes = xr.DataArray(np.arange(512 * 512, dtype="uint8").reshape(1, 512, 512) % 5,
     ...                        dims=("band", "y", "x"),
-    ...                        coords={"y": 995.0 - 10 * np.arange(64), "x": 5.0 + 10 * np.arange(64)})
+    ...                        coords={"y": 5115.0 - 10 * np.arange(512), "x": 5.0 + 10 * np.arange(512)})
     >>> classes = classes.rio.write_crs("EPSG:3857")
-    >>> path = write_cog(classes, os.path.join(tempfile.mkdtemp(), "c.tif"), blocksize=16)
+    >>> path = write_cog(classes, os.path.join(tempfile.mkdtemp(), "c.tif"), blocksize=128)
     >>> with rasterio.open(path) as f:
     ...     f.overviews(1), f.tags()["OVERVIEW_RESAMPLING"]
     ([2, 4], 'NEAREST')
