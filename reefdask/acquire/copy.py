@@ -10,7 +10,8 @@ publishes it under its final name only when complete and verified:
 * the bytes are hashed while they stream, with the algorithm of the source's checksum
   (crc32c or md5), and compared with it; without a source checksum (a plain HTTP
   server) the size is compared;
-* ``.tif`` files are opened with rasterio before publication when ``verify_rasters``:
+* ``.tif`` files are opened with rasterio before publication when ``verify_rasters``,
+  and their first and last pixels read (a truncated GeoTIFF opens but fails there):
   a corrupt object is reported, never published;
 * a verified local copy gets a small record beside it (``.<name>.verified.json``: size,
   mtime, checksum), so a rerun on a complete destination does not re-read every byte;
@@ -310,8 +311,9 @@ def _verify_raster(path: Path, source: str) -> None:
     from rasterio.errors import RasterioError
 
     try:
-        with rasterio.open(path) as ds:
-            ds.read(1, window=((0, min(1, ds.height)), (0, min(1, ds.width))))
+        with rasterio.open(path) as ds:  # the first and the last tile: truncation shows there
+            ds.read(window=((0, 1), (0, 1)))
+            ds.read(window=((ds.height - 1, ds.height), (ds.width - 1, ds.width)))
     except RasterioError as err:
         raise CorruptSourceError(
             f"{source} is not a readable raster ({err}); the copy was not kept"
