@@ -275,3 +275,34 @@ def test_cli_ingest(tmp_path: Path) -> None:
     assert result.exit_code == 0 and sorted(json.loads(result.output)["skipped"]) == sorted(arrays)
     result = runner.invoke(app, ["ingest", str(tmp_path / "nope.tif"), "--store", store])
     assert result.exit_code == 1 and "does not exist" in result.output
+
+
+def test_ingest_never_holds_more_than_a_chunk(tmp_path: Path) -> None:
+    """Invariant 1: every task of the ingest graph returns at most one chunk of all bands."""
+    from dask.callbacks import Callback
+
+    write_tif(tmp_path / "big.tif", rgba(4, 200, 260))
+    sizes: list[int] = []
+
+    class Sizes(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            sizes.append(int(getattr(result, "nbytes", 0)))
+
+    with Sizes():
+        report = ingest(tmp_path / "big.tif", tmp_path / "c.zarr", chunk=64)
+    assert report.written == ["big"] and len(sizes) > 16
+    assert max(sizes) <= 3 * 64 * 64  # a chunk, never the 3 x 200 x 260 scene
+
+
+def test_synthetic_quads_ingest(tmp_path: Path) -> None:
+    from reefdask.synthetic import synth_quads
+
+    quads = synth_quads(tmp_path / "synth", quads=2, size=96, seed=3)
+    report = ingest([q.image for q in quads], tmp_path / "c.zarr", chunk=64)
+    assert sorted(report.written) == sorted(str(q.quad) for q in quads)
+    for q in quads:
+        cube = open_cube(tmp_path / "c.zarr", str(q.quad))
+        src = open_imagery(q.image)
+        assert cube.attrs["band_names"] == ["red", "green", "blue"]
+        assert cube.rio.transform().almost_equals(q.quad.transform(size=96))
+        np.testing.assert_array_equal(cube.values, src.values)
