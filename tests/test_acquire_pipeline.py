@@ -83,7 +83,7 @@ def test_acquire_on_a_distributed_client(tmp_path: Path) -> None:
         "destination": str(tmp_path / "raw"),
         "sources": [{"name": "s", "kind": "other", "url": str(tmp_path / "src"), "pattern": "**/*.bin"}],
     })  # fmt: skip
-    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
+    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as client:
         rep = acquire(m, progress=False, client=client)
     assert len(rep.copied) == 3
     assert (tmp_path / "raw/other/belize/L15-0522E-1122N.bin").read_bytes() == bytes([2]) * 1000

@@ -205,3 +205,52 @@ def test_clean_cli_json(raw: Path, tmp_path: Path) -> None:
     assert data["ok"] and data["steps"]["imagery"] == {"made": 5}
     res = CliRunner().invoke(app, ["clean", str(path), "--no-progress"])
     assert "imagery: skipped 5" in res.output
+
+
+def test_changed_inputs_rebuild_what_depends_on_them(raw: Path, tmp_path: Path) -> None:
+    out = tmp_path / "clean"
+    cfg = CleanConfig.model_validate(_config(raw, out))
+    run_clean(cfg, progress=False)
+    label = raw / "labels" / "belize" / f"{BLOCK[0]}.tif"
+    data = _read(label)[0]
+    data[0, 0] = 5
+    _tif(label, data, BLOCK[0], nodata=LABEL_NODATA)  # re-acquired: new bytes, new mtime
+    rep = run_clean(cfg, progress=False)
+    made = {(o.step, o.scene) for o in rep.outcomes if o.status == "made"}
+    # its label quad, then boundaries and edges of it and of its neighbours with labels
+    with_labels = {BLOCK[0], BLOCK[1], BLOCK[2]}
+    assert made == {("labels", BLOCK[0])} | {(s, q) for s in ("boundaries", "edges") for q in with_labels}
+
+
+def test_vector_labels_in_a_run(tmp_path: Path) -> None:
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    raw = tmp_path / "raw"
+    for q in BLOCK[:2]:
+        rgba = np.full((4, N, N), 120, dtype="uint8")
+        _tif(raw / "imagery" / "r" / f"{q}.tif", rgba, q)
+    w, s, _, n = Quad.parse(BLOCK[0]).bounds()
+    e = Quad.parse(BLOCK[1]).bounds()[2]
+    side = (e - w) / 2
+    layer = gpd.GeoDataFrame(
+        {"zone": ["Reef Crest", "Land", "Deep"]},
+        geometry=[
+            box(w + side / 4, s, e - side / 4, n),
+            box(w, s, w + side / 8, n),
+            box(e - side / 8, s, e, n),
+        ],
+        crs="EPSG:3857",
+    ).to_crs("EPSG:4326")
+    layer.to_file(raw / "zones.geojson", driver="GeoJSON")
+    mapping = {"Reef Crest": "shallow reef flat", "Land": "land", "Deep": None}
+    source = {"kind": "vector", "path": str(raw / "zones.geojson"), "attribute": "zone", "mapping": mapping}
+    cfg = CleanConfig.model_validate({
+        "imagery": {"inputs": str(raw / "imagery"), "output": str(tmp_path / "img")},
+        "labels": {"output": str(tmp_path / "lab"), "all_touched": True, "sources": [source]},
+    })  # fmt: skip
+    rep = run_clean(cfg, progress=False)
+    assert rep.counts()["labels"] == {"made": 2}
+    west, east = (_read(tmp_path / "lab" / f"{q}.tif")[0] for q in BLOCK[:2])
+    assert (west[:, : N // 8] == 1).all() and (west[:, N // 4 + 1 :] == 6).all()
+    assert (east[:, : -N // 4 - 1] == 6).all() and (east[:, -N // 8 :] == LABEL_NODATA).all()

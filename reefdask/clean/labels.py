@@ -10,7 +10,9 @@ overwrite earlier ones where they have a class (supplementary layers go last).
   The rule is GDAL's **pixel-centre rule**: a pixel takes a polygon's class when its
   centre lies inside the polygon. With ``all_touched`` every pixel that the polygon
   touches is burnt (thin features survive, areas grow by up to a pixel all round).
-  Within one layer, later features overwrite earlier ones.
+  Within one layer, later features overwrite earlier ones, and a feature of a dropped
+  class burns nodata (its area is of no trusted class); across layers, a later layer
+  overwrites only where it has a class.
 * **Raster** labels are resampled with nearest neighbour onto the grid when they are on
   another grid, and remapped with the same table.
 * The **mapping** sends attribute (or raster) values to classes of the schema, by name
@@ -190,11 +192,10 @@ def remap_raster(paths: Sequence[str], grid: Grid, table: dict[str, int]) -> np.
     return out
 
 
-def raster_paths_for(pattern: str, quad_id: str, grid: Grid) -> list[str]:
-    """Label rasters of ``pattern`` for one quad: those named after it, else those overlapping it."""
+def raster_paths_for(paths: Sequence[str], quad_id: str, grid: Grid) -> list[str]:
+    """Label rasters (of a listing) for one quad: those named after it, else those overlapping it."""
     import rasterio
 
-    paths = sorted(glob.glob(pattern, recursive=True))
     named = [p for p in paths if quad_id in p.rsplit("/", 1)[-1]]
     if named or not paths:
         return named
@@ -207,7 +208,12 @@ def raster_paths_for(pattern: str, quad_id: str, grid: Grid) -> list[str]:
 
 
 def build_labels(
-    sources: Sequence[Any], grid: Grid, quad_id: str, schema: Any, all_touched: bool
+    sources: Sequence[Any],
+    grid: Grid,
+    quad_id: str,
+    schema: Any,
+    all_touched: bool,
+    listings: dict[str, list[str]] | None = None,
 ) -> np.ndarray:
     """Burn every label source onto ``grid`` in order; int16 with nodata -9999."""
     out = np.full(grid.shape, LABEL_NODATA, dtype="int16")
@@ -217,7 +223,10 @@ def build_labels(
             layer = rasterize_vector(src.path, grid, table, attribute=src.attribute, layer=src.layer,
                                      all_touched=all_touched)  # fmt: skip
         else:
-            layer = remap_raster(raster_paths_for(src.path, quad_id, grid), grid, table)
+            paths = (listings or {}).get(src.path)
+            if paths is None:
+                paths = sorted(glob.glob(src.path, recursive=True))
+            layer = remap_raster(raster_paths_for(paths, quad_id, grid), grid, table)
         out = np.where(layer != LABEL_NODATA, layer, out)
     return out
 
