@@ -48,6 +48,8 @@ class IngestReport:
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     duplicates: dict[str, str] = field(default_factory=dict)
+    #: scenes found half-written (an interrupted run) and redone by this run
+    resumed: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     bytes_written: int = 0
     seconds: float = 0.0
@@ -65,6 +67,7 @@ class IngestReport:
             "skipped": list(self.skipped),
             "failed": dict(self.failed),
             "duplicates": dict(self.duplicates),
+            "resumed": list(self.resumed),
             "sources": dict(self.sources),
             "bytes_written": self.bytes_written,
             "seconds": round(self.seconds, 3),
@@ -80,6 +83,7 @@ class IngestReport:
         lines = [
             f"{self.store}: {len(self.written)} written, {len(self.skipped)} already complete, "
             f"{len(self.failed)} failed"
+            + (f" ({len(self.resumed)} resumed after an interruption)" if self.resumed else "")
         ]
         lines += [f"  failed {k}: {v}" for k, v in self.failed.items()]
         lines += [f"  duplicate {k} (same scene as {v})" for k, v in self.duplicates.items()]
@@ -158,6 +162,7 @@ def ingest(
         raise ConfigError(f"compression={compression!r} is not one of {COMPRESSIONS}.")
     report = IngestReport(store=store)
     complete = set(list_scenes(store, storage_options=storage_options))
+    partial = set(list_scenes(store, complete_only=False, storage_options=storage_options)) - complete
     todo: dict[str, xr.DataArray] = {}
     for src in expand_sources(sources, storage_options):
         sid = scene_id(src)
@@ -178,6 +183,7 @@ def ingest(
         for i in range(0, len(names), max(1, batch_size)):
             batch = {n: todo[n] for n in names[i : i + batch_size]}
             _run_batch(batch, store, int(chunk), compression, client, storage_options, report)
+    report.resumed = [sid for sid in report.written if sid in partial]
     report.seconds = time.perf_counter() - started
     return report
 

@@ -338,7 +338,8 @@ def _open_raster(
         ukey = fs.ukey(path)
     except Exception:  # some filesystems cannot hash an object; the URL alone names it then
         ukey = None
-    name = f"open_imagery-{tokenize(url, ukey, source, chunks)}"
+    stem = os.path.splitext(os.path.basename(path.rstrip("/")))[0]
+    name = f"read-{stem}-{tokenize(url, ukey, source, chunks)}"  # dashboard: read-L15-0123E-0456N-…
     ychunks = _split(height, chunks[0])
     xchunks = _split(width, chunks[1])
     array = dsa.map_blocks(

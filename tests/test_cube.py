@@ -204,6 +204,7 @@ def test_sigkill_mid_run_then_rerun_completes(tmp_path: Path, where: str) -> Non
     report = ingest(sources, store, chunk=32)
     assert sorted(report.skipped) == QUADS[:2]
     assert sorted(report.written) == [victim, QUADS[3]]
+    assert report.resumed == [victim] and "1 resumed" in report.summary()
     assert list_scenes(store) == QUADS
     assert_cube_equals(store, arrays)
 
