@@ -179,12 +179,13 @@ def test_chunked_read_equals_whole_read(
 # --- VRT, COG, Zarr -------------------------------------------------------------------
 
 
-def test_vrt_mosaic_of_two_tiles(tmp_path: Path) -> None:
+def vrt_mosaic(folder: Path) -> np.ndarray:
+    """left.tif + right.tif side by side and mosaic.vrt over them (relative paths); the mosaic."""
     left, right = rgba(1, 64, 40), rgba(2, 64, 40)
-    write_tif(tmp_path / "left.tif", left)
+    write_tif(folder / "left.tif", left)
     shifted = from_origin(TRANSFORM.c + 40 * TRANSFORM.a, TRANSFORM.f, TRANSFORM.a, -TRANSFORM.e)
-    write_tif(tmp_path / "right.tif", right, transform=shifted)
-    with rasterio.open(tmp_path / "left.tif") as src:
+    write_tif(folder / "right.tif", right, transform=shifted)
+    with rasterio.open(folder / "left.tif") as src:
         srs = src.crs.to_wkt()
     bands = []
     for b, interp in enumerate(["Red", "Green", "Blue", "Alpha"], start=1):
@@ -199,14 +200,18 @@ def test_vrt_mosaic_of_two_tiles(tmp_path: Path) -> None:
             f"{sources}</VRTRasterBand>"
         )
     gt = ", ".join(str(v) for v in TRANSFORM.to_gdal())
-    vrt = tmp_path / "mosaic.vrt"
-    vrt.write_text(
+    (folder / "mosaic.vrt").write_text(
         f'<VRTDataset rasterXSize="80" rasterYSize="64"><SRS>{srs}</SRS>'
         f"<GeoTransform>{gt}</GeoTransform>{''.join(bands)}</VRTDataset>"
     )
-    da = open_imagery(vrt, chunks=32)
+    return np.concatenate([left, right], axis=2)
+
+
+def test_vrt_mosaic_of_two_tiles(tmp_path: Path) -> None:
+    mosaic = vrt_mosaic(tmp_path)
+    da = open_imagery(tmp_path / "mosaic.vrt", chunks=32)
     assert da.sizes == {"band": 3, "y": 64, "x": 80}
-    np.testing.assert_array_equal(da.values, expected_rgb(np.concatenate([left, right], axis=2)))
+    np.testing.assert_array_equal(da.values, expected_rgb(mosaic))
 
 
 def test_write_cog_categorical_and_continuous(tmp_path: Path) -> None:
@@ -392,3 +397,10 @@ def test_gcs_read_write_on_a_process_cluster(gcs_bucket: str, tmp_path: Path) ->
     np.testing.assert_array_equal(back.values, expected_rgb(data))
     with pytest.raises(InputNotFoundError, match=gcs_bucket):
         open_imagery(f"{gcs_bucket}/missing.tif")
+    # a VRT in the bucket whose sources sit beside it (relative paths resolve through /vsigs/)
+    mosaic = vrt_mosaic(tmp_path)
+    for name in ("left.tif", "right.tif", "mosaic.vrt"):
+        fs.put_file(str(tmp_path / name), f"{gcs_bucket.removeprefix('gs://')}/vrt/{name}")
+    fs.invalidate_cache()
+    vrt = open_imagery(f"{gcs_bucket}/vrt/mosaic.vrt", chunks=32)
+    np.testing.assert_array_equal(vrt.values, expected_rgb(mosaic))
