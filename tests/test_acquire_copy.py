@@ -297,3 +297,28 @@ def test_local_folder_source_checksums_both_sides(tmp_path: Path) -> None:
     assert len(rep.copied) == 1 and rep.copied[0].verified_by in ("crc32c", "md5")
     assert out.read_bytes() == (src / "L15-0525E-1122N.tif").read_bytes()
     assert len(acquire(m, progress=False).skipped) == 1
+
+
+@pytest.mark.gcs
+def test_local_folder_to_bucket_destination(gcs_bucket: str, tmp_path: Path) -> None:
+    from reefdask.storage import filesystem
+
+    src = tmp_path / "src" / "belize"
+    src.mkdir(parents=True)
+    data = quad_bytes(tmp_path, "L15-0525E-1122N")
+    (src / "L15-0525E-1122N.tif").write_bytes(data)
+    m = Manifest.model_validate(
+        {
+            "destination": f"{gcs_bucket}/raw",
+            "sources": [{"name": "s", "kind": "imagery", "url": str(tmp_path / "src")}],
+        }
+    )
+    assert len(acquire(m, progress=False).copied) == 1
+    fs, root = filesystem(gcs_bucket)
+    fs.invalidate_cache()
+    assert fs.cat_file(f"{root}/raw/imagery/belize/L15-0525E-1122N.tif") == data
+    rep = acquire(m, progress=False)  # the bucket's crc32c equals the local file's
+    assert len(rep.skipped) == 1 and rep.skipped[0].verified_by == "crc32c"
+    (src / "L15-0525E-1122N.tif").write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    fs.invalidate_cache()
+    assert len(acquire(m, progress=False).copied) == 1

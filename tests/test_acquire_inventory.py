@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import rasterio
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from reefdask.acquire import Manifest, build_inventory, load_inventory, load_manifest
+from reefdask.acquire import Inventory, Manifest, build_inventory, load_inventory, load_manifest
 from reefdask.cli import app
 from reefdask.errors import ConfigError, InputNotFoundError
 from reefdask.grid import Quad
@@ -147,3 +149,24 @@ def test_manifest_filters(mosaic: Path, tmp_path: Path) -> None:
         "imagery/belize/readme.tif",  # not a quad name: quad filters do not apply
     ]
     assert empty == []
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    cells=st.lists(
+        st.tuples(st.integers(0, 5), st.integers(0, 5), st.sampled_from(["a", "b", "c"])),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_inventory_invariants(cells: list[tuple[int, int, str]]) -> None:
+    paths = {f"/m/{r}/{Quad((2045 + x) % 2048, 100 + y).id}.tif": 1 for x, y, r in cells}
+    inv = Inventory.from_paths(paths, root="/m")
+    ids = inv.ids
+    assert ids == sorted(set(ids)) and sum(len(r.locations) for r in inv.records) == len(paths)
+    for rec in inv.records:
+        assert rec.regions == sorted({p.split("/")[2] for p in rec.locations})
+        for (
+            n
+        ) in rec.neighbours:  # neighbours exist and the relation is symmetric (across the antimeridian too)
+            assert rec.id in inv[n].neighbours

@@ -216,6 +216,7 @@ def _dest_matches(
         _remember(dest, checksum)
         return checksum[0]
     fs, path = filesystem(item.dest)
+    fs.invalidate_cache(path)  # another run (or process) may have written it since a listing
     with contextlib.suppress(FileNotFoundError):
         info = fs.info(path)
         if size is not None and int(info.get("size", -1)) != size:

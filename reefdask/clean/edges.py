@@ -3,7 +3,9 @@
 The reference practice tried 3-px boundaries between each pair of land / water / reef /
 other. :func:`edge_labels` maps labels to a coarser level of the class schema (by
 default ``coarse``), finds pixels within ``width_px // 2`` pixels (a square window) of a
-pixel of another valid class, and gives them an edge class for the pair::
+pixel of another valid class -- a band ``width_px // 2`` pixels deep on each side of a
+boundary, so ``2 * (width_px // 2)`` pixels across -- and gives them an edge class for the
+pair::
 
     code = code_base + 1 + index of (a, b) in pair_codes(level_codes)   (a < b)
 
