@@ -145,3 +145,21 @@ def test_two_locations_are_merged(tmp_path: Path) -> None:
         got = ds.read(1)
     assert (got[:, 8:] == 50).all()
     assert (got[4:, :8] == 90).all() and (got[:4, :8] == 0).all()
+
+
+@pytest.mark.parametrize("method", ["average", "nearest"])
+def test_application_path_equals_training_path(tmp_path: Path, method: str) -> None:
+    """open_imagery + downsample_lazy (application) gives the pixels clean_imagery wrote (training)."""
+    from reefdask.clean.imagery import downsample_lazy
+    from reefdask.io import open_imagery
+
+    rng = np.random.default_rng(7)
+    data = rng.integers(0, 255, (4, 64, 64), dtype="uint8")
+    data[3] = np.where(rng.random((64, 64)) < 0.2, 0, 255)
+    src = write_rgba(tmp_path / "q.tif", data)
+    clean_imagery([src], tmp_path / "train.tif", factor=2, resampling=method)
+    lazy = downsample_lazy(open_imagery(src, chunks=(24, 40)), 2, method)
+    with rasterio.open(tmp_path / "train.tif") as ds:
+        assert np.array_equal(lazy.values, ds.read())
+        assert lazy.rio.transform().almost_equals(ds.transform)
+        assert np.allclose(lazy.x.values, [ds.xy(0, c)[0] for c in range(ds.width)])

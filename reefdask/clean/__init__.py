@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reefdask.clean.config import CleanConfig, load_clean_config
-from reefdask.clean.imagery import RESAMPLING, clean_imagery, downsample
+from reefdask.clean.imagery import RESAMPLING, clean_imagery, downsample, downsample_lazy
 from reefdask.clean.run import CleanReport, run_clean
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "CleanReport",
     "clean_imagery",
     "downsample",
+    "downsample_lazy",
     "load_clean_config",
     "run_clean",
 ]

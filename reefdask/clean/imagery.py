@@ -19,6 +19,8 @@ configurable choice (``CleanConfig.resampling``, default :data:`RESAMPLING`):
 
 Blocks never straddle: a chunk whose sides are multiples of ``factor`` downsamples to
 exactly the same pixels as the whole scene, so tiled application matches training.
+Application code downsamples lazily with :func:`downsample_lazy` (a Dask ``map_blocks`` of
+the same function), and gets the pixels that ``reefdask clean`` wrote for training.
 
 Multiple locations
 ------------------
@@ -46,7 +48,15 @@ import numpy as np
 from reefdask.errors import ConfigError, IncompatibleScenesError
 from reefdask.nodata import IMAGERY_NODATA, apply_alpha, valid_mask_array
 
-__all__ = ["RESAMPLING", "RESAMPLINGS", "downsample", "alpha_band", "clean_imagery", "gtiff_profile"]
+__all__ = [
+    "RESAMPLING",
+    "RESAMPLINGS",
+    "downsample",
+    "downsample_lazy",
+    "alpha_band",
+    "clean_imagery",
+    "gtiff_profile",
+]
 
 #: the default resampling policy, for training data and application alike
 RESAMPLING = "average"
@@ -85,6 +95,40 @@ def downsample(
         collide = (out == nodata).all(axis=0) & (count > 0)
         out[0] = np.where(collide, out[0] + 1, out[0])
     return out.astype(bands.dtype)
+
+
+def downsample_lazy(da: Any, factor: int, method: str = RESAMPLING) -> Any:
+    """Downsample a ``(band, y, x)`` imagery DataArray lazily with the same policy.
+
+    Chunks are first aligned to multiples of ``factor`` (the band axis stays whole);
+    coordinates move to block centres, the transform is rewritten, attrs are kept.
+    """
+    if factor == 1:
+        return da
+    import xarray as xr
+
+    ny, nx = da.sizes["y"], da.sizes["x"]
+    if ny % factor or nx % factor:
+        raise ConfigError(
+            f"A {ny} x {nx} scene cannot be downsampled by {factor}; use sides that {factor} divides."
+        )
+    cy, cx = (max(factor, c[0] - c[0] % factor) for c in da.chunks[1:])
+    data = da.data.rechunk({0: -1, 1: cy, 2: cx})
+    out_chunks = (data.chunks[0], *(tuple(c // factor for c in cs) for cs in data.chunks[1:]))
+    nodata = da.attrs.get("nodata")
+    small = data.map_blocks(downsample, factor, method, nodata, dtype=da.dtype, chunks=out_chunks)
+    coords = {
+        "band": da["band"].values,
+        "y": da["y"].coarsen(y=factor).mean().values,
+        "x": da["x"].coarsen(x=factor).mean().values,
+    }
+    out = xr.DataArray(small, dims=da.dims, coords=coords, attrs=dict(da.attrs), name=da.name)
+    if "spatial_ref" in da.coords:
+        from affine import Affine
+
+        out = out.assign_coords(spatial_ref=da["spatial_ref"])
+        out = out.rio.write_transform(da.rio.transform() @ Affine.scale(factor))
+    return out
 
 
 def alpha_band(ds: Any, alpha: int | str = "auto") -> int | None:
