@@ -5,7 +5,8 @@ One function, :func:`open_imagery`, serves local paths and every fsspec URL
 lazily, by byte ranges (nothing is copied whole): local paths directly, ``gs://`` and
 ``http(s)://`` by GDAL's own ``/vsigs/`` and ``/vsicurl/`` (configured from the same
 fsspec options, so the GCS emulator works), other fsspec URLs (``memory://``) through
-rasterio's Python opener, serialised by a lock because that opener is not thread-safe.
+rasterio's Python opener, serialised by a lock because that opener is not thread-safe
+(see :mod:`reefdask.raster_open`).
 
 Why not ``rioxarray.open_rasterio(..., chunks=...)``: it shares one open dataset
 between the threads of a worker (unsafe with ``lock=False`` on a file object) and
@@ -24,10 +25,8 @@ pixels it marks become nodata in every band, and it is dropped.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,12 +42,10 @@ from rasterio.windows import Window
 from reefdask.cog import write_cog
 from reefdask.errors import ConfigError, InputNotFoundError, MissingCRSError, NotARasterError
 from reefdask.nodata import IMAGERY_NODATA, apply_alpha
+from reefdask.raster_open import open_dataset
 from reefdask.storage import filesystem, is_local, storage_options_for, strip_protocol
 
 __all__ = ["open_imagery", "write_cog", "raster_grid", "normalise_chunks", "band_selection"]
-
-#: rasterio's Python-opener registry is not thread-safe (rasterio issue 3636)
-_OPENER_LOCK = threading.RLock()
 
 BandSpec = Sequence[int | str] | int | str | None
 
@@ -155,68 +152,11 @@ class _Source:
     dtype: str
 
 
-@contextlib.contextmanager
-def _dataset(url: str, storage_options: dict[str, Any]) -> Iterator[Any]:
-    """Open ``url`` with rasterio, mapping its errors to reefdask's.
-
-    Local paths open directly; ``http(s)://`` and ``gs://`` through GDAL's own
-    thread-safe ``/vsicurl/`` and ``/vsigs/`` readers (configured from the fsspec
-    options, so the GCS emulator works); any other fsspec URL (``memory://``...)
-    through rasterio's Python opener, which is not thread-safe (rasterio issue 3636):
-    those reads hold a process-wide lock from open to close.
-    """
-    gdal = _gdal_path(url, storage_options)
-    guard = _OPENER_LOCK if gdal is None and not is_local(url) else contextlib.nullcontext()
-    with guard, rasterio.Env(**(gdal[1] if gdal else {})):
-        try:
-            if gdal is not None:
-                ds = rasterio.open(gdal[0])
-            elif is_local(url):
-                ds = rasterio.open(strip_protocol(url))
-            else:
-                fs, path = filesystem(url, storage_options)
-                ds = rasterio.open(path, opener=fs)
-        except rasterio.errors.RasterioIOError as err:
-            raise NotARasterError(
-                f"{url} cannot be read as a raster ({err}); check it is a GeoTIFF/COG/VRT and re-copy it "
-                "if it is truncated or corrupt."
-            ) from err
-        try:
-            yield ds
-        finally:
-            ds.close()
-
-
-def _gdal_path(url: str, opts: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
-    """GDAL's native path and config options for URLs GDAL reads itself, else None.
-
-    >>> path, env = _gdal_path("gs://b/k.tif", {"endpoint_url": "http://127.0.0.1:9", "token": "anon"})
-    >>> path, env["CPL_GS_ENDPOINT"], env["GS_NO_SIGN_REQUEST"]
-    ('/vsigs/b/k.tif', 'http://127.0.0.1:9/', 'YES')
-    """
-    env = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
-    if url.startswith(("http://", "https://")):
-        headers = opts.get("headers") or (opts.get("client_kwargs") or {}).get("headers") or {}
-        if headers:
-            env["GDAL_HTTP_HEADERS"] = "\r\n".join(f"{k}: {v}" for k, v in headers.items())
-        return f"/vsicurl/{url}", env
-    if url.startswith(("gs://", "gcs://")):
-        if opts.get("endpoint_url"):
-            env["CPL_GS_ENDPOINT"] = str(opts["endpoint_url"]).rstrip("/") + "/"
-        token = opts.get("token")
-        if token == "anon":
-            env["GS_NO_SIGN_REQUEST"] = "YES"
-        elif isinstance(token, str) and os.path.isfile(token):
-            env["GOOGLE_APPLICATION_CREDENTIALS"] = token
-        return "/vsigs/" + url.split("://", 1)[1], env
-    return None
-
-
 def _read_block(source: _Source, block_info: Any = None) -> np.ndarray:
     """Read one ``(band, y, x)`` block of ``source``; the alpha band or mask becomes nodata."""
     (_, _), (y0, y1), (x0, x1) = block_info[None]["array-location"]
     window = Window(x0, y0, x1 - x0, y1 - y0)
-    with _dataset(source.url, source.storage_options) as ds:
+    with open_dataset(source.url, source.storage_options) as ds:
         try:
             data = ds.read(list(source.indexes), window=window)
             if source.mask == "none":
@@ -307,7 +247,7 @@ def _open_raster(
     opts: dict[str, Any],
     alpha: bool | None,
 ) -> xr.DataArray:
-    with _dataset(url, opts) as ds:
+    with open_dataset(url, opts) as ds:
         if ds.crs is None:
             raise MissingCRSError(
                 f"{url} has no coordinate reference system; assign one (e.g. `gdal_edit.py -a_srs "
