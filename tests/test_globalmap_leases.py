@@ -129,3 +129,13 @@ def test_never_two_live_holders(tmp_path_factory, ops):
             assert len(live) <= 1
     finally:
         mod.time.time = real
+
+
+def test_finished_quads_leave_no_local_lease_behind(tmp_path):
+    store = LocalVersionedStore(str(tmp_path / "leases"))
+    leases = Leases(store, "me", ttl=30)
+    with LeaseKeeper(leases) as keeper:
+        keeper.add(leases.acquire("q"))
+        keeper.release("q", finished=True)
+    assert store.keys() == [] and not (tmp_path / "leases" / "q").exists()
+    assert leases.acquire("q") is not None  # a key can start over after a purge

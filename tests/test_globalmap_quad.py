@@ -123,3 +123,16 @@ def test_ensemble_of_two_models_averages_and_records_members(tmp_path):
         singles.append(predict_quad(raw, nodata, p.spec)[0])
     np.testing.assert_allclose(both, (singles[0] + singles[1]) / 2, atol=1e-6)
     assert MapStore(plan.spec.map_url).attrs()["provenance"]["ensemble"] is True
+
+
+def test_job_on_a_dask_cluster_equals_in_process(block, tmp_path):
+    from distributed import Client
+
+    quads, plan = block
+    cfg = plan.config.model_copy(update={"run": str(tmp_path / "dask")})
+    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as client:
+        report = run_job(cfg, client=client, log=lambda s: None)
+    assert set(report.statuses.values()) == {"done"} and len(report.statuses) == 9
+    a, b = MapStore(str(tmp_path / "dask" / "map.zarr")), MapStore(plan.spec.map_url)
+    for q in quads:
+        np.testing.assert_array_equal(a.read("heat", q.quad), b.read("heat", q.quad))

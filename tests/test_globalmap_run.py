@@ -239,3 +239,30 @@ def test_two_jobs_share_the_run_and_survive_a_sigkill(world, reference, tmp_path
     assert progress(str(run))["leases"]["live"] == 0
     # and the map equals an uninterrupted single-job run, bit for bit
     _assert_same_products(run, reference, world)
+
+
+def test_cli_run_validates_and_prints_the_job_command(world, tmp_path):
+    from typer.testing import CliRunner
+
+    from reefdask.cli import app
+
+    config = _write_config(world, tmp_path / "run", tmp_path / "global.yaml")
+    res = CliRunner().invoke(app, ["global", "run", config, "--print-command", "--cluster", "slurm-gpu"])
+    assert res.exit_code == 0 and res.output.strip().endswith(f"global run {config} --cluster slurm-gpu")
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**_config(world, tmp_path / "r"), "lease": 3}))
+    res = CliRunner().invoke(app, ["global", "run", str(tmp_path / "bad.yaml")])
+    assert res.exit_code != 0 and "lease_seconds" in str(res.exception)
+
+
+def test_cli_export_and_progress_text(reference, tmp_path):
+    from typer.testing import CliRunner
+
+    from reefdask.cli import app
+
+    run, _ = reference
+    res = CliRunner().invoke(app, ["global", "export", str(run), "--to", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["blocks"] == BLOCK
+    res = CliRunner().invoke(app, ["global", "progress", str(run)])
+    assert res.exit_code == 0 and f"{BLOCK + 5} of {BLOCK + 5} quads" in res.output
+    assert f"corrupt {CORRUPT}" in res.output

@@ -116,6 +116,12 @@ class Leases:
         """Give ``lease`` back; False when it was no longer ours."""
         return self.store.delete(lease.key, if_generation_match=lease.generation)
 
+    def forget(self, key: str) -> None:
+        """Drop what is left of a released lease whose quad is finished (local tombstones)."""
+        purge = getattr(self.store, "purge", None)
+        if purge is not None:
+            purge(key)
+
     def held(self) -> list[dict[str, Any]]:
         """Every lease in the store: key, owner, expiry and whether it is still live."""
         now = time.time()
@@ -155,12 +161,14 @@ class LeaseKeeper:
         with self._lock:
             self.held[lease.key] = lease
 
-    def release(self, key: str) -> None:
-        """Stop renewing ``key`` and release it."""
+    def release(self, key: str, finished: bool = False) -> None:
+        """Stop renewing ``key`` and release it; ``finished``: its quad has a status now."""
         with self._lock:
             lease = self.held.pop(key, None)
         if lease is not None and key not in self.lost:
             self.leases.release(lease)
+            if finished:
+                self.leases.forget(key)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):

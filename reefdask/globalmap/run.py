@@ -151,7 +151,7 @@ def _work(
     todo = []
     for q in batch:
         if status.status_of(q) is not None:  # finished by another job since our listing
-            keeper.release(q)
+            keeper.release(q, finished=True)
         else:
             todo.append(q)
     coord += time.perf_counter() - t0
@@ -160,7 +160,7 @@ def _work(
         nonlocal coord
         t1 = time.perf_counter()
         status.record(res.quad, res.status, job=report.job, seconds=res.seconds, error=res.error)
-        keeper.release(res.quad)
+        keeper.release(res.quad, finished=True)
         coord += time.perf_counter() - t1
         report.statuses[res.quad] = res.status
         report.compute_seconds += res.seconds

@@ -151,6 +151,19 @@ class LocalVersionedStore:
             return []
         return [n for n in names if not n.startswith(".") and self.read(n) is not None]
 
+    def purge(self, key: str) -> None:
+        """Remove a deleted key's folder (its tombstone) so listings stay small.
+
+        Only for keys whose work is over: a writer racing with the removal may see its new
+        generation vanish, so callers re-check the work's own record (the quad's status)
+        after every acquisition, which the job loop does.
+        """
+        import shutil
+
+        v = self.read(key)
+        if v is None:
+            shutil.rmtree(self._dir(key), ignore_errors=True)
+
 
 def _unlink_quiet(path: str) -> None:
     try:
