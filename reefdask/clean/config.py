@@ -2,7 +2,8 @@
 
 Steps run in order, each parallel over scenes: ``imagery`` -> ``labels`` ->
 ``boundaries`` -> ``edges``; a step left out (``null``) is not run. Outputs are one
-GeoTIFF per quad, named ``<output>/<quad id>.tif``.
+GeoTIFF per quad, named ``<output>/<quad id>.tif``. Inputs and outputs are local
+folders: ``reefdask acquire`` brings the sources to disk first.
 
 Examples
 --------
