@@ -1,0 +1,169 @@
+"""Training benchmarks: the Zarr-streaming input pipeline, and sample building at 1x and 8x.
+
+1. Training steps/s of a small U-Net fed by the ``tf.data`` pipeline streaming from the
+   Zarr sample store, against the same model fed from the same samples held in memory
+   as NumPy arrays (target ratio >= 0.9: the pipeline is not the bottleneck). Runs
+   alternate (stream, memory, stream, memory, ...) and the best of each counts, so
+   load from other processes hits both alike.
+2. Sample building: windows/s, and the peak RSS of a build process when the store grows
+   8x (8x the scenes and the quota, same chunking): target ratio <= 1.2.
+
+Run: ``.venv/bin/python -m benchmarks.bench_train [--quick]``; figures go to
+``benchmarks/results/train.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
+
+
+def _samples_cfg(root: Path, n_quads: int, size: int, per_quad: int, name: str) -> dict:
+    from reefdask.synthetic import synth_quads
+
+    quads = synth_quads(root / f"scenes-{n_quads}", quads=n_quads, size=size, seed=5)
+    return dict(
+        store=str(root / f"{name}.zarr"),
+        scenes=[{"features": q.image, "labels": q.label} for q in quads],
+        window_radius=32,
+        loss_window_radius=16,
+        stride=16,
+        max_samples=per_quad * n_quads,
+        max_per_scene=per_quad,
+        n_folds=5,
+        fold_block=128,
+        chunk_samples=32,
+    )
+
+
+def build_child(cfg_json: str) -> None:
+    """Build one store in this (fresh) process and print its timing and peak RSS."""
+    from reefdask.train.config import SamplesConfig
+    from reefdask.train.samples import build_samples
+
+    t = time.perf_counter()
+    r = build_samples(SamplesConfig(**json.loads(cfg_json)))
+    secs = time.perf_counter() - t
+    # VmHWM: this process's own peak (ru_maxrss would keep the forking parent's peak across exec)
+    status = Path("/proc/self/status").read_text().splitlines()
+    hwm = next(line for line in status if line.startswith("VmHWM"))
+    rss_mb = int(hwm.split()[1]) / 1024
+    print(
+        json.dumps(
+            {"samples": r.n_samples, "candidates": r.candidates, "seconds": secs, "peak_rss_mb": rss_mb}
+        )
+    )
+
+
+def bench_building(root: Path, quick: bool) -> dict:
+    size, base_quads, per_quad = (256, 1, 40) if quick else (512, 2, 120)
+    out = {}
+    for factor in (1, 8):
+        cfg = _samples_cfg(root, base_quads * factor, size, per_quad, f"build-{factor}x")
+        p = subprocess.run(
+            [sys.executable, "-m", "benchmarks.bench_train", "--build-child", json.dumps(cfg)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+        r["windows_per_s"] = r["samples"] / r["seconds"]
+        r["candidates_per_s"] = r["candidates"] / r["seconds"]
+        out[f"{factor}x"] = r
+    out["rss_ratio_8x_over_1x"] = out["8x"]["peak_rss_mb"] / out["1x"]["peak_rss_mb"]
+    return out
+
+
+def bench_pipeline(root: Path, quick: bool) -> dict:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from reefdask.train.architectures import build_model
+    from reefdask.train.config import ArchSpec, SamplesConfig
+    from reefdask.train.dataset import load_piece, make_dataset
+    from reefdask.train.losses import WeightedCCE
+    from reefdask.train.samples import build_samples
+    from reefdask.train.scalers import fit_scaler
+    from reefdask.train.store import open_samples
+
+    cfg = _samples_cfg(root, 4, 256 if quick else 512, 60 if quick else 150, "pipeline")
+    build_samples(SamplesConfig(**cfg))
+    store = open_samples(cfg["store"])
+    scaler = fit_scaler("robust", store.dask("features", "train"), store.attrs["feature_nodata"])
+    batch, steps, rounds = 16, (15 if quick else 40), (2 if quick else 3)
+    xs, ys = zip(*(load_piece(store, scaler, a, b) for a, b in store.ranges("train")), strict=True)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    memory = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(256)
+        .batch(batch, drop_remainder=True)
+        .repeat()
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    stream = make_dataset(store, "train", scaler, batch_size=batch, shuffle=True, repeat=True)
+    keras.utils.set_random_seed(0)
+    model = build_model(ArchSpec(name="unet", filters=8, blocks=[2, 2, 2], growth=2), store.n_bands, 14)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=WeightedCCE(crop=16))
+    model.fit(memory, steps_per_epoch=5, epochs=1, shuffle=False, verbose=0)  # trace once
+    model.fit(stream, steps_per_epoch=5, epochs=1, shuffle=False, verbose=0)
+    best = {"stream": 0.0, "memory": 0.0}
+    for _ in range(rounds):
+        for name, ds in (("stream", stream), ("memory", memory)):
+            t = time.perf_counter()
+            model.fit(ds, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0)
+            best[name] = max(best[name], steps / (time.perf_counter() - t))
+    return {
+        "train_samples": len(x),
+        "batch": batch,
+        "window": store.window,
+        "steps_timed": steps,
+        "stream_steps_per_s": best["stream"],
+        "memory_steps_per_s": best["memory"],
+        "ratio_stream_over_memory": best["stream"] / best["memory"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--build-child")
+    args = ap.parse_args()
+    if args.build_child:
+        build_child(args.build_child)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        root = Path(tmp)
+        res = {
+            "quick": args.quick,
+            "pipeline": bench_pipeline(root, args.quick),
+            "building": bench_building(root, args.quick),
+            "cpus": os.cpu_count(),
+        }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(res, indent=2))
+    p, b = res["pipeline"], res["building"]
+    print(
+        f"input pipeline: stream {p['stream_steps_per_s']:.2f} steps/s, memory {p['memory_steps_per_s']:.2f} "
+        f"steps/s, ratio {p['ratio_stream_over_memory']:.2f} (target >= 0.9)"
+    )
+    for k in ("1x", "8x"):
+        print(
+            f"sample building {k}: {b[k]['samples']} windows in {b[k]['seconds']:.1f} s = "
+            f"{b[k]['windows_per_s']:.1f} windows/s, peak RSS {b[k]['peak_rss_mb']:.0f} MB"
+        )
+    print(f"peak RSS 8x / 1x: {b['rss_ratio_8x_over_1x']:.2f} (target <= 1.2); written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
