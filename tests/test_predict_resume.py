@@ -46,10 +46,16 @@ def write_script(tmp_path, delay: float, scheduler: str = "sync") -> str:
     return str(path)
 
 
-def uninterrupted(model: str, store: str):
+def run_here(model: str, store: str, delay: float = 0.0, scheduler: str = "sync"):
+    """The same prediction as SCRIPT, in this process."""
+
+    def slow(block):
+        time.sleep(delay)
+        return block
+
     img = scene_array(H, W, seed=11, nodata_box=(0, 40, 0, 40))
-    arr = dsa.from_array(img, chunks=(3, CHUNK, CHUNK))
-    with dask.config.set(scheduler="sync"):
+    arr = dsa.from_array(img, chunks=(3, CHUNK, CHUNK)).map_blocks(slow, dtype="uint8")
+    with dask.config.set(scheduler=scheduler):
         return predict(as_imagery(arr), model, store, chunk=CHUNK)
 
 
@@ -81,36 +87,37 @@ def test_sigkill_then_resume_computes_only_missing_chunks_and_matches(model, tmp
     assert proc.returncode == -signal.SIGKILL
     before = ledger.statuses()
     assert 5 <= len(before) < 20, "the kill should land mid-run"
-    rerun = subprocess.run(
-        [sys.executable, script, model, store], env=env(), capture_output=True, timeout=300
-    )
-    assert rerun.returncode == 0, rerun.stderr.decode()[-2000:]
-    summary = json.loads(rerun.stdout.decode().strip().splitlines()[-1])
+    summary = run_here(model, store, delay=0.0).attrs["prediction_summary"]  # the rerun
     missing = {(r, c) for r in range(4) for c in range(5)} - set(before)
     by_rerun = {(rec.row, rec.col) for rec in ledger.records() if rec.run_id == summary["run_id"]}
     assert by_rerun == missing  # only the chunks not in the ledger were computed
     assert summary["counts"] == {"done": 19, "skipped": 1, "failed": 0}
-    ref = uninterrupted(model, str(tmp_path / "ref.zarr"))
+    ref = run_here(model, str(tmp_path / "ref.zarr"))
     out = xr.open_zarr(store, consolidated=False, zarr_format=3)
     for name in ("probabilities", "classes"):
         assert out[name].values.tobytes() == ref[name].values.tobytes()
 
 
 def test_two_processes_into_one_store(model, tmp_path):
+    """A subprocess and this process predict into one store at the same time."""
     store = str(tmp_path / "shared.zarr")
-    script = write_script(tmp_path, delay=0.01, scheduler="threads")
-    procs = [
-        subprocess.Popen(
-            [sys.executable, script, model, store], env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        for _ in range(2)
-    ]
-    outs = [p.communicate(timeout=300) for p in procs]
-    for p, (_, err) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, err.decode()[-2000:]
-    summaries = [json.loads(o.decode().strip().splitlines()[-1]) for o, _ in outs]
-    assert all(s["counts"] == {"done": 19, "skipped": 1, "failed": 0} for s in summaries)
-    ref = uninterrupted(model, str(tmp_path / "ref.zarr"))
-    out = xr.open_zarr(store, consolidated=False, zarr_format=3)
+    script = write_script(tmp_path, delay=0.03, scheduler="sync")
+    proc = subprocess.Popen(
+        [sys.executable, script, model, store], env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    ledger, deadline = Ledger(store), time.monotonic() + 240
+    while not ledger.statuses():  # the other process is writing: start the second run now
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "the subprocess never got going"
+        time.sleep(0.05)
+    here = run_here(model, store, delay=0.03).attrs["prediction_summary"]
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    there = json.loads(out.decode().strip().splitlines()[-1])
+    for summary in (here, there):
+        assert summary["counts"] == {"done": 19, "skipped": 1, "failed": 0}
+    assert here["computed"] > 0 and here["computed"] + there["computed"] >= 19  # both did real work
+    ref = run_here(model, str(tmp_path / "ref.zarr"))
+    out_ds = xr.open_zarr(store, consolidated=False, zarr_format=3)
     for name in ("probabilities", "classes"):
-        assert out[name].values.tobytes() == ref[name].values.tobytes()
+        assert out_ds[name].values.tobytes() == ref[name].values.tobytes()

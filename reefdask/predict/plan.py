@@ -367,7 +367,7 @@ def plan_prediction(
         n_classes=info.n_classes,
         class_codes=codes,
         output_dtype=output_dtype,
-        batch_size=batch_size or (1 if strat == "tiles" else 16),
+        batch_size=_batch_size(batch_size, strat),
         preprocessing=pre,
         preprocessing_source=source_of_pre,
         nodata=get_nodata(da),
@@ -377,6 +377,14 @@ def plan_prediction(
         storage_options=storage_options,
         source=da,
     )
+
+
+def _batch_size(given: int | None, strategy: str) -> int:
+    """Keyword > ``dask.config`` ``reefdask.predict.batch-size`` (set it per GPU site) > default."""
+    import dask.config
+
+    value = given or dask.config.get("reefdask.predict.batch-size", None)
+    return int(value) if value else (1 if strategy == "tiles" else 16)
 
 
 def new_run_id() -> str:

@@ -1,0 +1,216 @@
+"""Inference engine benchmarks, side by side in one run, with ratios.
+
+1. **Engine vs bare model**: a ~1.2 M-parameter U-Net (depth 4, 16 filters) on one
+   scene: ``reefdask.predict`` on a LocalCluster (1 worker process, 2 threads) vs a
+   plain loop in one process calling the model on the same chunk + halo tiles (read
+   from the same lazy source, same preprocessing, no writes). Both warmed up first.
+   Target: engine >= 0.85 x the loop's throughput.
+2. **Tiles vs windows**: the same model, ``tiles`` (chunks of 1024 px, halo 64) vs the
+   legacy ``windows`` rule (256-px windows every 128 px keeping the centre 128 px, the
+   same 64 px of context), both through the engine, threaded scheduler. Target >= 3x.
+3. **Resume cost**: rerunning the finished ``tiles`` prediction (plan + ledger listing +
+   template check, nothing to compute) vs the full run. Target <= 2 %.
+4. **Memory**: peak RSS (``ru_maxrss``) of a fresh process predicting a small vs a 16x
+   larger scene (tiny model, 1024-px chunks, lazy synthetic source, local Zarr).
+   Target: ratio <= 1.2 (nothing scene-sized).
+
+The scene is a lazy Dask array of smooth synthetic reflectance (generated per block, so
+nothing scene-sized exists on the source side either).
+
+Run: ``.venv/bin/python -m benchmarks.bench_predict [--quick] [--size 8192] [--mem-sizes 4096 16384]``;
+writes ``benchmarks/results/predict.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+RESULTS = Path(__file__).resolve().parent / "results" / "predict.json"
+
+
+def _block(block_info=None):
+    import numpy as np
+
+    (_, _), (y0, y1), (x0, x1) = block_info[None]["array-location"]
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype("float32") / 97.0
+    base = 120 + 60 * np.sin(yy) * np.cos(0.7 * xx)
+    return np.stack([base, base * 0.8 + 20, 200 - base * 0.5]).astype("uint8")
+
+
+def scene(size: int, block: int = 512):
+    """A lazy ``(3, size, size)`` uint8 imagery DataArray on a 10 m grid."""
+    import dask.array as dsa
+
+    from reefdask.predict.testing import as_imagery
+
+    chunks = ((3,), *(tuple(min(block, size - i) for i in range(0, size, block)),) * 2)
+    arr = dsa.map_blocks(_block, chunks=chunks, dtype="uint8", name=f"scene-{size}")
+    return as_imagery(arr, name=f"scene{size}")
+
+
+def bare_loop(model_path: str, da, chunk: int, halo: int) -> float:
+    """The baseline: same tiles, same preprocessing, model calls in a plain loop, no writes."""
+    import numpy as np
+
+    from reefdask.predict import strategies
+    from reefdask.predict.engine import encode_outputs
+    from reefdask.predict.model import load_model
+    from reefdask.predict.preprocess import Preprocessing
+
+    model = load_model(model_path, "bare")
+    pre = Preprocessing(bands=(1, 2, 3))
+    _, h, w = da.shape
+    t0 = time.perf_counter()
+    for y0 in range(0, h, chunk):
+        for x0 in range(0, w, chunk):
+            y1, x1 = min(y0 + chunk, h), min(x0 + chunk, w)
+            ry0, ry1, rx0, rx1 = max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
+            raw = np.asarray(da.data[:, ry0:ry1, rx0:rx1].compute(scheduler="sync"))
+            x, valid = pre.apply(raw, 0)
+            pads = ((ry0 - y0 + halo, y1 + halo - ry1), (rx0 - x0 + halo, x1 + halo - rx1), (0, 0))
+            x = np.pad(x, pads, constant_values=-10.0)
+            p = strategies.tiles(model, x, halo=halo, h=y1 - y0, w=x1 - x0, stride=16, fill=-10.0)
+            encode_outputs(p, valid[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0], "uint8", tuple(range(1, 15)))
+    return time.perf_counter() - t0
+
+
+def timed_predict(*args, **kwargs) -> tuple[float, dict]:
+    from reefdask.predict import predict
+
+    t0 = time.perf_counter()
+    ds = predict(*args, **kwargs)
+    return time.perf_counter() - t0, ds.attrs["prediction_summary"]
+
+
+def memory_phase(size: int, model: str, out: str) -> dict:
+    """Run in a fresh process: one prediction, then report this process's peak RSS."""
+    import dask
+
+    with dask.config.set(scheduler="threads"):
+        seconds, summary = timed_predict(scene(size), model, out, chunk=1024, halo=8)
+    return {
+        "size": size,
+        "seconds": round(seconds, 2),
+        "chunks": summary["total"],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def run_memory(size: int, model: str, work: Path) -> dict:
+    out = work / f"mem-{size}.zarr"
+    cmd = [sys.executable, "-m", "benchmarks.bench_predict", "--phase-memory", str(size), model, str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
+    shutil.rmtree(out, ignore_errors=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small scenes (2048 / memory 2048 vs 8192)")
+    ap.add_argument("--size", type=int, default=None, help="scene size for phases 1-3 (default 4096)")
+    ap.add_argument("--mem-sizes", type=int, nargs=2, default=None, help="memory phase sizes")
+    ap.add_argument("--phase-memory", nargs=3, metavar=("SIZE", "MODEL", "OUT"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.phase_memory:
+        size, model, out = args.phase_memory
+        print(json.dumps(memory_phase(int(size), model, out)))
+        return
+    size = args.size or (2048 if args.quick else 4096)
+    mem_sizes = args.mem_sizes or ([2048, 8192] if args.quick else [4096, 16384])
+    import dask
+    from distributed import Client, LocalCluster
+
+    from reefdask.predict.testing import tiny_fcn, tiny_unet
+
+    work = Path(tempfile.mkdtemp(prefix="bench-predict-"))
+    unet, tiny = str(work / "unet.keras"), str(work / "tiny.keras")
+    params = tiny_unet(unet, depth=4, filters=16, classes=14).count_params()
+    tiny_fcn(tiny, n_conv=3, filters=8, classes=4)
+    da = scene(size)
+    results: dict = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "scene": size,
+        "unet_params": params,
+    }
+
+    # 1. engine on a LocalCluster vs the bare loop
+    bare_loop(unet, scene(1024), 1024, 64)  # warm-up: load + first call
+    t_bare = bare_loop(unet, da, 1024, 64)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            timed_predict(scene(1024), unet, str(work / "warm.zarr"), chunk=1024, halo=64, client=client)
+            t_engine, _ = timed_predict(
+                da, unet, str(work / "engine.zarr"), chunk=1024, halo=64, client=client
+            )
+    results["engine_vs_bare"] = {
+        "bare_s": round(t_bare, 2),
+        "engine_s": round(t_engine, 2),
+        "throughput_ratio": round(t_bare / t_engine, 3),
+        "target": ">= 0.85",
+    }
+    print(
+        f"engine vs bare  : bare {t_bare:.1f} s, engine {t_engine:.1f} s -> {t_bare / t_engine:.2f}x "
+        "throughput (target >= 0.85)",
+        flush=True,
+    )
+
+    # 2. tiles vs windows, 3. resume cost
+    with dask.config.set(scheduler="threads"):
+        tiles_store = str(work / "tiles.zarr")
+        t_tiles, _ = timed_predict(da, unet, tiles_store, chunk=1024, halo=64)
+        t_windows, _ = timed_predict(
+            da, unet, str(work / "windows.zarr"), chunk=1024, strategy="windows", window=256, halo=64
+        )
+        t_resume, summary = timed_predict(da, unet, tiles_store, chunk=1024, halo=64)
+    assert summary["computed"] == 0
+    results["tiles_vs_windows"] = {
+        "tiles_s": round(t_tiles, 2),
+        "windows_s": round(t_windows, 2),
+        "speedup": round(t_windows / t_tiles, 2),
+        "target": ">= 3",
+    }
+    results["resume"] = {
+        "full_s": round(t_tiles, 2),
+        "rerun_s": round(t_resume, 3),
+        "fraction": round(t_resume / t_tiles, 4),
+        "target": "<= 0.02",
+    }
+    print(
+        f"tiles vs windows: tiles {t_tiles:.1f} s, windows {t_windows:.1f} s -> {t_windows / t_tiles:.2f}x "
+        "(target >= 3)",
+        flush=True,
+    )
+    print(
+        f"resume cost     : rerun {t_resume:.2f} s of {t_tiles:.1f} s -> {100 * t_resume / t_tiles:.2f} % "
+        "(target <= 2 %)",
+        flush=True,
+    )
+
+    # 4. memory, each size in a fresh process
+    small, large = (run_memory(s, tiny, work) for s in mem_sizes)
+    ratio = large["peak_rss_mb"] / small["peak_rss_mb"]
+    results["memory"] = {"small": small, "large": large, "ratio": round(ratio, 3), "target": "<= 1.2"}
+    print(
+        f"memory          : peak RSS {small['peak_rss_mb']} MB ({small['size']}^2) vs {large['peak_rss_mb']} MB "
+        f"({large['size']}^2) -> {ratio:.2f}x (target <= 1.2)",
+        flush=True,
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2))
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
