@@ -202,8 +202,8 @@ def main() -> None:
     ratio = large["peak_rss_mb"] / small["peak_rss_mb"]
     results["memory"] = {"small": small, "large": large, "ratio": round(ratio, 3), "target": "<= 1.2"}
     print(
-        f"memory          : peak RSS {small['peak_rss_mb']} MB ({small['size']}^2) vs {large['peak_rss_mb']} MB "
-        f"({large['size']}^2) -> {ratio:.2f}x (target <= 1.2)",
+        f"memory          : peak RSS {small['peak_rss_mb']} MB ({small['size']}^2) vs "
+        f"{large['peak_rss_mb']} MB ({large['size']}^2) -> {ratio:.2f}x (target <= 1.2)",
         flush=True,
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,8 @@ def _numpy(out: Any) -> np.ndarray:
 
 
 def _call(model: Any, batch: np.ndarray, batch_size: int) -> np.ndarray:
-    outs = [_numpy(model(batch[i : i + batch_size], training=False)) for i in range(0, len(batch), batch_size)]
+    steps = range(0, len(batch), batch_size)
+    outs = [_numpy(model(batch[i : i + batch_size], training=False)) for i in steps]
     return np.concatenate(outs, axis=0)
 
 
