@@ -69,7 +69,11 @@ def make_cluster(
     from dask_jobqueue import SLURMCluster
 
     logs = default_log_directory(profile, log_dir)
-    return SLURMCluster(**cluster_kwargs(profile, log_directory=logs, security=security))
+    kwargs = cluster_kwargs(profile, log_directory=logs, security=security)
+    for folder in (logs, kwargs.get("shared_temp_directory")):
+        if folder:  # dask-jobqueue writes TLS keys there before it creates the log folder
+            Path(os.path.expandvars(os.path.expanduser(folder))).mkdir(parents=True, exist_ok=True)
+    return SLURMCluster(**kwargs)
 
 
 class JobKeeper:
@@ -109,6 +113,14 @@ def dashboard_link(profile: LocalProfile | SlurmProfile, client: Client) -> str:
     if host in ("", "0.0.0.0", "::") or port is None:
         return str(client.dashboard_link)
     return f"http://{host}:{port}/status"
+
+
+def _remove_tls_files(cluster: Any) -> None:
+    """Delete the temporary TLS key files dask-jobqueue wrote for the workers (it keeps them open)."""
+    for attr in ("_job_ca_file", "_job_cert", "_job_key"):
+        handle = getattr(cluster, attr, None)
+        if handle is not None and hasattr(handle, "close"):
+            handle.close()  # a NamedTemporaryFile: closing deletes it
 
 
 def _announce(profile: LocalProfile | SlurmProfile, client: Client, log_dir: Any, quiet: bool) -> None:
@@ -160,7 +172,9 @@ def open_cluster(
             stack.enter_context(
                 dask.config.set({"distributed.deploy.lost-worker-timeout": resolved.replace_after})
             )
-        cluster = stack.enter_context(make_cluster(resolved, log_dir=log_dir))
+        cluster = make_cluster(resolved, log_dir=log_dir)
+        stack.callback(_remove_tls_files, cluster)
+        stack.enter_context(cluster)
         client = stack.enter_context(Client(cluster))
         if isinstance(resolved, SlurmProfile):
             if resolved.adaptive:
