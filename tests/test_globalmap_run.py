@@ -145,6 +145,7 @@ def test_another_model_is_refused(reference, world, tmp_path):
         open_run(_cfg({**_config(world, run), "models": [other]}))
 
 
+@pytest.mark.slow
 def test_progress_agrees_with_the_store(reference, world, tmp_path):
     run, _ = reference
     p = progress(str(run))
