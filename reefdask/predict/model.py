@@ -210,6 +210,5 @@ class ModelPlugin(WorkerPlugin):
         """Load the model on the worker (called by distributed)."""
         load_model(self.model_url, self.fingerprint, self.storage_options)
 
-    def teardown(self, worker: Any) -> None:
-        """Drop the cached model."""
-        _CACHE.pop(f"{self.model_url}#{self.fingerprint}", None)
+    # no teardown: re-registering the plugin (every ``predict`` call does) must not
+    # drop the loaded model; the per-process cache lives as long as the worker.
