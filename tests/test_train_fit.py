@@ -178,3 +178,29 @@ def test_augmentation_moves_weights_with_pixels():
         xf, yf = (t.numpy() for t in full(tf.constant(x), tf.constant(y)))
         nodata = np.sort(yf[..., 1].ravel())[:32]
         assert (xf.reshape(-1, 3)[np.argsort(yf[..., 1].ravel())[:32]] == -10).all() and len(nodata) == 32
+
+
+@pytest.mark.slow
+def test_sweep_trains_each_point_once_and_ranks_them(store, tmp_path):
+    import csv
+
+    from reefdask.train.config import SweepConfig
+    from reefdask.train.sweep import run_sweep
+
+    cfg = SweepConfig(
+        samples=store, outdir=str(tmp_path / "sweep"),
+        base={"epochs": 1, "steps_per_epoch": 2, "batch_size": 8, "tensorboard": False, "reef_decision": "none",
+              "architecture": {"name": "flat_net", "blocks": [1, 1]}},
+        grid={"architecture.filters": [2, 4]},
+    )
+    first = run_sweep(cfg)
+    assert [r["skipped"] for r in first.rows] == [False, False]
+    assert sorted(r["name"] for r in first.rows) == ["filters2", "filters4"]
+    f1 = [r["val_macro_f1"] for r in first.rows]
+    assert f1 == sorted(f1, reverse=True)
+    with open(first.table_csv) as f:
+        assert len(list(csv.DictReader(f))) == 2
+    assert "| name |" in Path(first.table_md).read_text() and Path(first.figure).stat().st_size > 0
+    again = run_sweep(cfg)
+    assert all(r["skipped"] for r in again.rows)
+    assert [r["val_macro_f1"] for r in again.rows] == f1
