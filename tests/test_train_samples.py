@@ -243,3 +243,24 @@ def test_oversampling_raises_the_share_of_rare_classes():
     assert (
         rare[_select(cand, hist, np.ones(n, bool), cfg, 1, tuple(range(1, 15)))].mean() > 2 * shares["none"]
     )
+
+
+@pytest.mark.gcs
+def test_store_on_a_bucket_and_vector_boundary(scenes, gcs_bucket, tmp_path):
+    """The same builder writes a sample store to gs:// (emulator); a vector boundary limits windows."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    with rasterio.open(scenes[0]["features"]) as ds:
+        b = ds.bounds
+    vec = tmp_path / "boundary.geojson"
+    gpd.GeoDataFrame(
+        geometry=[box(b.left, b.bottom, b.left + 0.5 * (b.right - b.left), b.top)], crs="EPSG:3857"
+    ).to_file(vec)
+    scene = {**scenes[0], "boundary": str(vec)}
+    cfg = _cfg(f"{gcs_bucket}/samples.zarr", [scene], max_outside_boundary=0.0, n_folds=2, test_fold=None)
+    report = build_samples(cfg)
+    s = open_samples(cfg.store)
+    assert report.built and len(s) == report.n_samples > 0
+    assert (s.read("col", 0, len(s)) + 32 <= 64).all()  # every window inside the left half (64 px)
+    assert not build_samples(cfg).built
