@@ -17,7 +17,9 @@ DEEP_WATER = 2  # softmax channel of detailed code 3
 FOREREEF = 4  # softmax channel of detailed code 5 (reef group)
 
 
-def make_model(path: str | Path, *, seed: int = 0, threshold: float = 75.0, card: bool = True) -> str:
+def make_model(
+    path: str | Path, *, seed: int = 0, threshold: float = 75.0, card: bool = True, **card_extra: Any
+) -> str:
     """A tiny fully convolutional softmax model over the 14 default classes, saved as ``.keras``.
 
     Two 3x3 convolutions (receptive field 2 px): brightness above ``threshold`` leans to
@@ -58,6 +60,7 @@ def make_model(path: str | Path, *, seed: int = 0, threshold: float = 75.0, card
             classes=default_schema().to_dict(),
             receptive_field=2,
             halo=2,
+            **card_extra,
         ).save(path)
     return path
 

@@ -136,3 +136,32 @@ def test_job_on_a_dask_cluster_equals_in_process(block, tmp_path):
     a, b = MapStore(str(tmp_path / "dask" / "map.zarr")), MapStore(plan.spec.map_url)
     for q in quads:
         np.testing.assert_array_equal(a.read("heat", q.quad), b.read("heat", q.quad))
+
+
+def test_outline_follows_the_reef_decision():
+    from dataclasses import replace
+
+    from reefdask.classes import default_schema
+    from reefdask.globalmap.quad import RunSpec
+
+    probs = np.random.default_rng(0).dirichlet(np.ones(14), size=(8, 8)).astype("float32")
+    valid = np.ones((8, 8), bool)
+    argmax = RunSpec("", (), default_schema().to_dict(), 8, 0, ("outline",))
+    decided = replace(argmax, reef_decision={"kind": "threshold", "threshold": 0.3})
+    out = derive_products(probs, valid, decided)["outline"]
+    reef_p = probs[..., 3:8].sum(-1)  # detailed codes 4..8 form the reef group
+    np.testing.assert_array_equal(out == 1, reef_p > 0.3)
+    assert (derive_products(probs, valid, argmax)["outline"] != out).any()
+
+
+def test_the_model_cards_fitted_decision_reaches_the_run(tmp_path):
+    make_quads(tmp_path, n=1, size=S)
+    decision = {"kind": "logistic", "coef": [0.0] * 3 + [5.0] * 5 + [0.0] * 6, "intercept": -1.0}
+    model = make_model(tmp_path / "m.keras", reef_decision=decision)
+    cfg = {"run": str(tmp_path / "run"), "models": [model], "inventory": str(tmp_path / "imagery")}
+    plan = open_run(load_config(cfg, GlobalConfig))
+    assert plan.spec.reef_decision == decision and plan.manifest["settings"]["reef_decision"] == decision
+    override = open_run(
+        load_config({**cfg, "run": str(tmp_path / "r2"), "reef_threshold": 0.4}, GlobalConfig)
+    )
+    assert override.spec.reef_decision == {"kind": "threshold", "threshold": 0.4}

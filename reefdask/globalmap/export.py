@@ -59,7 +59,8 @@ def export_run(
     }
     store = MapStore(join(run, "map.zarr"), storage_options)
     grid = store.grid()
-    products = [p for p in ("probabilities", "coarse", "classes", "heat", "outline") if p in store.products()]
+    names: tuple[str, ...] = ("probabilities", "coarse", "classes", "heat", "outline")
+    products = [p for p in names if p in store.products()]
     blocks: dict[Quad, list[str]] = {}
     for q, s in sorted(statuses.items()):
         if s == "done":

@@ -100,7 +100,7 @@ def in_domain_test(domain: str | list[float] | None, storage_options: dict[str, 
     return lambda q: bool(geom.intersects(box(*q.lonlat_bounds())))
 
 
-def _member(url: str, config: GlobalConfig) -> tuple[Member, dict[str, Any], float | None]:
+def _member(url: str, config: GlobalConfig) -> tuple[Member, dict[str, Any], dict[str, Any] | None]:
     from reefdask.classes import default_schema
     from reefdask.modelcard import read_card
     from reefdask.predict.model import inspect_model, load_model, measure_receptive_field, weights_digest
@@ -123,7 +123,7 @@ def _member(url: str, config: GlobalConfig) -> tuple[Member, dict[str, Any], flo
             f"Model {url} takes {info.bands} bands but its card selects {list(pre.bands)}; fix the card."
         )
     fingerprint = short_hash({"weights": key, "preprocessing": pre.to_dict()})
-    threshold = getattr(card, "reef_threshold", None) if card else None
+    threshold = _card_decision(card)
     if info.window is None:
         halo = config.halo
         if halo is None:
@@ -136,6 +136,17 @@ def _member(url: str, config: GlobalConfig) -> tuple[Member, dict[str, Any], flo
     halo = (info.window - step) // 2
     member = Member(url, key, fingerprint, pre.to_dict(), halo, stride, "centre", info.window, step)
     return member, schema, threshold
+
+
+def _card_decision(card: Any) -> dict[str, Any] | None:
+    """The reef decision a model card carries (training writes ``reef_decision``), if any."""
+    extra = (card.model_extra or {}) if card is not None else {}
+    decision = extra.get("reef_decision")
+    if isinstance(decision, dict) and decision.get("kind") in ("threshold", "logistic"):
+        return dict(decision)
+    if extra.get("reef_threshold") is not None:
+        return {"kind": "threshold", "threshold": float(extra["reef_threshold"])}
+    return None
 
 
 def _quad_size(sources: dict[str, tuple[str, str]], config: GlobalConfig) -> int:
@@ -173,7 +184,7 @@ def open_run(config: GlobalConfig) -> RunPlan:
     url = config.run.rstrip("/")
     opts = dict(config.storage_options)
     sources = resolve_inventory(config)
-    members, schemas, thresholds = zip(*(_member(m, config) for m in config.models), strict=True)
+    members, schemas, decisions = zip(*(_member(m, config) for m in config.models), strict=True)
     if any(s != schemas[0] for s in schemas):
         raise ConfigError(
             "The ensemble's models predict different class schemas; average only models of one schema."
@@ -190,20 +201,25 @@ def open_run(config: GlobalConfig) -> RunPlan:
             f"quad_size {size} must be a multiple of every model's stride; pick another quad_size."
         )
     halo = max(m.halo for m in members)
-    threshold = config.reef_threshold if config.reef_threshold is not None else thresholds[0]
+    # the run's threshold wins; else the (first) model card's fitted decision; else argmax
+    threshold = (
+        {"kind": "threshold", "threshold": config.reef_threshold}
+        if config.reef_threshold is not None
+        else decisions[0]
+    )
     fingerprint = {
         "members": [m.fingerprint for m in members],
         "quad_size": size,
         "level": level,
         "halo": halo,
         "products": sorted(config.products),
-        "reef_threshold": threshold,
+        "reef_decision": threshold,
         "weights": config.weights,
         "schema": schemas[0],
     }
     from reefdask.predict.preprocess import short_hash
 
-    manifest = {
+    manifest: dict[str, Any] = {
         "kind": "reefdask-global-run",
         "fingerprint": short_hash(fingerprint),
         "settings": fingerprint,
@@ -259,17 +275,18 @@ def open_run(config: GlobalConfig) -> RunPlan:
     )
     inside = in_domain_test(config.domain, opts)
     tasks = {}
-    for q, info in manifest["quads"].items():
+    inventory: dict[str, dict[str, str]] = manifest["quads"]
+    for q, info in inventory.items():
         quad = Quad.parse(q)
         neighbours = {}
         for dy in (1, 0, -1):
             for dx in (-1, 0, 1):
                 if (dx or dy) and 0 <= quad.y + dy < quad.quads_per_side:
                     n = quad.offset(dx, dy).id
-                    if n in manifest["quads"]:
-                        neighbours[f"{dx},{dy}"] = manifest["quads"][n]["source"]
+                    if n in inventory:
+                        neighbours[f"{dx},{dy}"] = inventory[n]["source"]
         tasks[q] = QuadTask(q, info["source"], neighbours, inside(quad))
-    regions = {q: v["region"] for q, v in manifest["quads"].items()}
+    regions = {q: v["region"] for q, v in inventory.items()}
     return RunPlan(url, spec, tasks, regions, manifest, config)
 
 

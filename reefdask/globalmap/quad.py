@@ -52,7 +52,7 @@ class RunSpec:
     quad_size: int
     halo: int
     products: tuple[str, ...]
-    reef_threshold: float | None = None
+    reef_decision: dict[str, Any] | None = None
     storage_options: dict[str, Any] | None = None
     weights: tuple[float, ...] | None = None
 
@@ -200,8 +200,9 @@ def derive_products(probs: np.ndarray, valid: np.ndarray, spec: RunSpec) -> dict
 
     ``probabilities`` (percent per detailed class), ``coarse`` (percent per coarse group:
     sums of detailed probabilities), ``classes`` (coarse code of the most probable group),
-    ``heat`` (reef group percent), ``outline`` (1 reef, 0 not: ``heat >= threshold`` when
-    the run or model card gives a reef threshold, else the reef group is the most probable).
+    ``heat`` (reef group percent), ``outline`` (1 reef, 0 not: the run's reef decision --
+    a threshold on the reef probability or a fitted logistic decision from the model card,
+    see :mod:`reefdask.train.reef_decision` -- else the reef group is the most probable).
     """
     from reefdask.classes import ClassSchema
 
@@ -214,10 +215,12 @@ def derive_products(probs: np.ndarray, valid: np.ndarray, spec: RunSpec) -> dict
         return np.clip(np.rint(a * 100.0), 0, 100).astype("uint8")
 
     top = np.argmax(groups, axis=-1)
-    if spec.reef_threshold is None:
+    if spec.reef_decision is None:
         outline = (top == reef).astype("uint8")
     else:
-        outline = (groups[..., reef] >= spec.reef_threshold).astype("uint8")
+        from reefdask.train.reef_decision import apply_decision
+
+        outline = apply_decision(spec.reef_decision, probs, schema).astype("uint8")
     out = {
         "probabilities": np.moveaxis(pct(probs), -1, 0),
         "coarse": np.moveaxis(pct(groups), -1, 0),
