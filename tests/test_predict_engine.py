@@ -183,3 +183,15 @@ def test_runs_on_a_distributed_cluster(fcn):
             )
     halo = ds.attrs["reefdask"]["config"]["halo"]
     np.testing.assert_allclose(ds.probabilities.values, reference(model, img, halo), atol=1e-5)
+
+
+def test_predict_is_lazy_about_tensorflow_and_callable_from_the_top():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, reefdask, reefdask.predict\n"
+        "assert callable(reefdask.predict) and callable(reefdask.plan_prediction)\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
