@@ -207,7 +207,9 @@ class ModelPlugin(WorkerPlugin):
         self.name = f"reefdask-model-{fingerprint}"
 
     def setup(self, worker: Any) -> None:
-        """Load the model on the worker (called by distributed)."""
+        """Set TensorFlow's threads from the worker's cores, then load the model (called by distributed)."""
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        configure_threads(max(1, cores // max(1, worker.state.nthreads)))
         load_model(self.model_url, self.fingerprint, self.storage_options)
 
     # no teardown: re-registering the plugin (every ``predict`` call does) must not
