@@ -1,0 +1,134 @@
+"""SLURM worker start latency, and prediction throughput on 1 vs 2 SLURM GPU-profile workers.
+
+Needs a running SLURM (``cluster/local-slurm/start.sh`` then ``. /tmp/reefdask-slurm/env``)::
+
+    .venv/bin/python -m benchmarks.bench_cluster [--quick]
+
+Writes ``benchmarks/results/cluster.json``. The workload is ``reefdask.predict`` with a tiny
+fully convolutional Keras model on one synthetic quad; each worker is one SLURM job
+(``--gres=gpu:1`` against the node's fake GPUs, one core). Throughput is measured on a
+second, warm run (models already loaded by each worker) and compared as a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+RESULTS = Path(__file__).parent / "results" / "cluster.json"
+
+
+def slurm_profile(tmp: Path, name: str) -> dict:
+    return {
+        "partition": "debug",
+        "cores": 1,
+        "memory": "3GB",
+        "walltime": "00:10:00",
+        "interface": "lo",
+        "dashboard_address": "127.0.0.1:0",
+        "job_name": name,
+        "local_directory": str(tmp / "scratch"),
+        "log_dir": tmp / "run",
+        "quiet": True,
+    }
+
+
+def start_latency(tmp: Path, repeats: int) -> list[float]:
+    """Seconds from entering ``open_cluster`` (scheduler start, sbatch) to the first worker registered."""
+    from reefdask.cluster import open_cluster
+
+    out = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        with open_cluster(
+            "slurm-gpu", adaptive=False, max_jobs=1, **slurm_profile(tmp, f"rdbench-l{i}")
+        ) as c:
+            c.wait_for_workers(1, timeout=300)
+            out.append(time.perf_counter() - t0)
+    return out
+
+
+def make_inputs(tmp: Path, size: int):
+    import keras
+
+    from reefdask.io import open_imagery
+    from reefdask.synthetic import synth_quads
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+            keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+            keras.layers.Conv2D(14, 1, activation="softmax"),
+        ]
+    )
+    path = str(tmp / "bench.keras")
+    model.save(path)
+    (quad,) = synth_quads(tmp / "scenes", quads=1, size=size, seed=0)
+    return open_imagery(quad.image, chunks=128), path
+
+
+def throughput(tmp: Path, jobs: int, imagery, model: str, chunk: int) -> float:
+    """Megapixels per second of a warm prediction run on ``jobs`` SLURM workers."""
+    from reefdask.cluster import open_cluster
+    from reefdask.predict import predict
+
+    pixels = imagery.sizes["y"] * imagery.sizes["x"]
+    with open_cluster(
+        "slurm-gpu", adaptive=False, max_jobs=jobs, **slurm_profile(tmp, f"rdbench-t{jobs}")
+    ) as client:
+        client.wait_for_workers(jobs, timeout=300)
+        predict(imagery, model, str(tmp / f"warm-{jobs}.zarr"), chunk=chunk, client=client)
+        t0 = time.perf_counter()
+        predict(imagery, model, str(tmp / f"timed-{jobs}.zarr"), chunk=chunk, client=client)
+        return pixels / (time.perf_counter() - t0) / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller scene, fewer repeats")
+    args = parser.parse_args()
+    if subprocess.run(["sinfo", "-h"], capture_output=True).returncode != 0:
+        raise SystemExit(
+            "no SLURM reachable: run cluster/local-slurm/start.sh and `. /tmp/reefdask-slurm/env`"
+        )
+    size, chunk, repeats = (256, 64, 2) if args.quick else (512, 128, 3)
+    with tempfile.TemporaryDirectory(prefix="rdbench-") as d:
+        tmp = Path(d)
+        latency = start_latency(tmp, repeats)
+        imagery, model = make_inputs(tmp, size)
+        one = throughput(tmp, 1, imagery, model, chunk)
+        two = throughput(tmp, 2, imagery, model, chunk)
+    figures = {
+        "worker_start_latency_s": {"median": statistics.median(latency), "all": latency},
+        "scene_px": size * size,
+        "chunk": chunk,
+        "throughput_mpix_s": {"1_worker": one, "2_workers": two},
+        "ratio_2_over_1": two / one,
+        "cores": os.cpu_count(),
+        "loadavg_1_5_15_at_end": os.getloadavg(),  # the machine is shared: context for the figures
+    }
+    print(
+        f"worker start latency (open_cluster -> first worker): median {statistics.median(latency):.2f} s"
+        f" over {repeats} ({', '.join(f'{v:.2f}' for v in latency)})"
+    )
+    print(
+        f"prediction throughput, {size}x{size} px scene, chunk {chunk}: 1 worker {one:.3f} MPix/s, "
+        f"2 workers {two:.3f} MPix/s, ratio {two / one:.2f}x on {os.cpu_count()} cores"
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
