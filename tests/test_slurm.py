@@ -260,3 +260,13 @@ def test_tls_between_scheduler_and_slurm_workers(profile, tmp_path):
         assert client.submit(lambda v: v + 1, 41).result() == 42
     # the workers' private key and certificates lived in the shared temp directory only while the cluster ran
     assert not list((tmp_path / "run" / "slurm").glob(".dask-jobqueue.worker.*"))
+
+
+def test_open_cluster_cancels_its_jobs_when_the_run_fails(profile):
+    name = profile["job_name"]
+    with pytest.raises(RuntimeError, match="boom"):
+        with open_cluster("slurm-cpu", processes=1, min_jobs=1, max_jobs=1, **profile) as client:
+            client.wait_for_workers(1, timeout=120)
+            assert len(_jobs(name)) == 1
+            raise RuntimeError("boom")
+    assert _wait_no_jobs(name) == []
