@@ -50,11 +50,11 @@ def test_stores_pickle(store):
 
 
 def test_lease_lifecycle_and_takeover_of_expired(store):
-    a, b = Leases(store, "a", ttl=0.5), Leases(store, "b", ttl=30)
+    a, b = Leases(store, "a", ttl=2), Leases(store, "b", ttl=30)
     la = a.acquire("q")
     assert la and b.acquire("q") is None
     assert a.renew(la)
-    time.sleep(0.7)  # a crashed: its lease expires
+    time.sleep(max(0.0, la.expires - time.time()) + 0.1)  # a crashed: its lease expires
     lb = b.acquire("q")
     assert lb and lb.owner == "b"
     assert not a.renew(la), "the old holder must learn it lost the lease"
@@ -86,10 +86,10 @@ def test_exactly_one_job_takes_over_an_expired_lease(store):
 
 def test_keeper_renews_while_working_and_releases_at_the_end(tmp_path):
     store = open_versioned_store(str(tmp_path / "leases"))
-    mine, other = Leases(store, "me", ttl=0.6), Leases(store, "other", ttl=0.6)
+    mine, other = Leases(store, "me", ttl=1.5), Leases(store, "other", ttl=1.5)
     with LeaseKeeper(mine) as keeper:
         keeper.add(mine.acquire("q"))
-        time.sleep(1.5)  # well past one ttl: only renewals keep it
+        time.sleep(3.0)  # twice the ttl: only renewals keep it
         assert other.acquire("q") is None
         assert not keeper.lost
     assert other.acquire("q") is not None
