@@ -75,7 +75,7 @@ def _config(world, run, **kw):
         "models": [world["model"]],
         "inventory": world["sources"],
         "domain": DOMAIN,
-        "lease_seconds": 3,
+        "lease_seconds": 5,
         "batch": 2,
         **kw,
     }
