@@ -7,7 +7,7 @@ Needs a running SLURM (``cluster/local-slurm/start.sh`` then ``. /tmp/reefdask-s
 Writes ``benchmarks/results/cluster.json``. The workload is ``reefdask.predict`` with a tiny
 fully convolutional Keras model on one synthetic quad; each worker is one SLURM job
 (``--gres=gpu:1`` against the node's fake GPUs, one core). Throughput is measured on a
-second, warm run (models already loaded by each worker) and compared as a ratio.
+warm runs (models already loaded by each worker), best of 3, and compared as a ratio.
 """
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ def make_inputs(tmp: Path, size: int):
     return open_imagery(quad.image, chunks=128), path
 
 
-def throughput(tmp: Path, jobs: int, imagery, model: str, chunk: int) -> float:
-    """Megapixels per second of a warm prediction run on ``jobs`` SLURM workers."""
+def throughput(tmp: Path, jobs: int, imagery, model: str, chunk: int, repeats: int) -> float:
+    """Megapixels per second of the best of ``repeats`` warm prediction runs on ``jobs`` SLURM workers."""
     from reefdask.cluster import open_cluster
     from reefdask.predict import predict
 
@@ -88,9 +88,12 @@ def throughput(tmp: Path, jobs: int, imagery, model: str, chunk: int) -> float:
     ) as client:
         client.wait_for_workers(jobs, timeout=300)
         predict(imagery, model, str(tmp / f"warm-{jobs}.zarr"), chunk=chunk, client=client)
-        t0 = time.perf_counter()
-        predict(imagery, model, str(tmp / f"timed-{jobs}.zarr"), chunk=chunk, client=client)
-        return pixels / (time.perf_counter() - t0) / 1e6
+        best = float("inf")
+        for i in range(repeats):  # best of n: the machine is shared, noise only ever slows a run down
+            t0 = time.perf_counter()
+            predict(imagery, model, str(tmp / f"timed-{jobs}-{i}.zarr"), chunk=chunk, client=client)
+            best = min(best, time.perf_counter() - t0)
+        return pixels / best / 1e6
 
 
 def main() -> None:
@@ -106,8 +109,8 @@ def main() -> None:
         tmp = Path(d)
         latency = start_latency(tmp, repeats)
         imagery, model = make_inputs(tmp, size)
-        one = throughput(tmp, 1, imagery, model, chunk)
-        two = throughput(tmp, 2, imagery, model, chunk)
+        one = throughput(tmp, 1, imagery, model, chunk, repeats)
+        two = throughput(tmp, 2, imagery, model, chunk, repeats)
     figures = {
         "worker_start_latency_s": {"median": statistics.median(latency), "all": latency},
         "scene_px": size * size,
