@@ -101,7 +101,7 @@ def bench_pipeline(root: Path, quick: bool) -> dict:
     build_samples(SamplesConfig(**cfg))
     store = open_samples(cfg["store"])
     scaler = fit_scaler("robust", store.dask("features", "train"), store.attrs["feature_nodata"])
-    batch, steps, rounds = 16, (15 if quick else 40), (2 if quick else 3)
+    batch, steps, rounds = 16, (10 if quick else 20), (3 if quick else 6)
     xs, ys = zip(*(load_piece(store, scaler, a, b) for a, b in store.ranges("train")), strict=True)
     x, y = np.concatenate(xs), np.concatenate(ys)
     memory = (
