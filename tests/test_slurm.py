@@ -9,6 +9,7 @@ and stops it by pid at the end. Without SLURM these tests skip, unless
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -270,3 +271,22 @@ def test_open_cluster_cancels_its_jobs_when_the_run_fails(profile):
             assert len(_jobs(name)) == 1
             raise RuntimeError("boom")
     assert _wait_no_jobs(name) == []
+
+
+def test_jobs_that_die_before_their_worker_starts_are_reported_and_capped(profile, tmp_path):
+    """A broken prologue: each job ends at once. Three are tried, logged, then submission stops."""
+    name = profile["job_name"]
+    with open_cluster("slurm-gpu", adaptive=False, max_jobs=1, prologue=["exit 3"], **profile) as client:
+        log = tmp_path / "run" / "cluster.log"
+        deadline = time.monotonic() + 90
+        while "no more jobs are submitted" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, "the keeper never gave up on jobs that cannot start"
+            time.sleep(0.5)
+        time.sleep(3)  # nothing more is submitted
+        assert _jobs(name) == []
+        assert len(client.scheduler_info()["workers"]) == 0
+    text = log.read_text()
+    assert text.count("ended before its dask worker connected") == 3
+    err_files = re.findall(r"see (\S+\.err)", text)
+    assert len(err_files) == 3 and all(f.startswith(f"{tmp_path}/run/slurm/{name}-") for f in err_files)
+    assert all(Path(f).exists() for f in err_files)

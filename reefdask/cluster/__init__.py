@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from reefdask.cluster.keeper import JobKeeper
 from reefdask.cluster.profiles import (
     LocalProfile,
     SlurmProfile,
     list_profiles,
     resolve_profile,
 )
-from reefdask.cluster.session import JobKeeper, make_cluster, open_cluster
+from reefdask.cluster.session import make_cluster, open_cluster
 
 __all__ = [
     "JobKeeper",

@@ -6,9 +6,11 @@ jobs were not resubmitted): a worker that closes gracefully hands its results ba
 ends, and ``distributed.deploy.lost-worker-timeout`` later the cluster forgets the job. An
 *adaptive* cluster then sees fewer requested jobs than planned and submits a replacement:
 with these versions adaptive runs do get new jobs. A *fixed-size* cluster (``adaptive:
-false``) has no such loop: :class:`JobKeeper` calls ``cluster.scale(jobs=n)`` whenever a job
-has gone, so fixed runs outlive their jobs too. ``replace-after`` (profile field) sets the
-lost-worker timeout for the cluster's lifetime, so a replacement starts within seconds.
+false``) has no such loop: :class:`~reefdask.cluster.keeper.JobKeeper` calls
+``cluster.scale(jobs=n)`` whenever a job has gone, so fixed runs outlive their jobs too; it also
+catches jobs that end before their worker connects (and stops after three). ``replace-after``
+(profile field) sets the lost-worker timeout for the cluster's lifetime, so a replacement
+starts within seconds.
 Work in flight on a worker that dies is recomputed by the scheduler, and the prediction
 ledger makes a rerun do only what is left.
 
@@ -33,10 +35,11 @@ from typing import Any
 import dask.config
 from distributed import Client, LocalCluster
 
+from reefdask.cluster.keeper import JobKeeper
 from reefdask.cluster.profiles import LocalProfile, SlurmProfile, resolve_profile
 from reefdask.cluster.slurm import cluster_kwargs, default_log_directory
 
-__all__ = ["JobKeeper", "dashboard_link", "make_cluster", "open_cluster"]
+__all__ = ["dashboard_link", "make_cluster", "open_cluster"]
 
 
 def _security(profile: LocalProfile | SlurmProfile) -> Any:
@@ -76,34 +79,12 @@ def make_cluster(
     return SLURMCluster(**kwargs)
 
 
-class JobKeeper:
-    """Keep a fixed-size SLURM cluster at ``jobs`` jobs: replace jobs that ended (lifetime, scancel)."""
-
-    def __init__(self, cluster: Any, jobs: int, interval: float = 2.0) -> None:
-        from tornado.ioloop import PeriodicCallback
-
-        self.cluster = cluster
-        self.jobs = jobs
-        self.resubmissions = 0
-        self._callback = PeriodicCallback(self._check, interval * 1000)
-
-    def _check(self) -> None:
-        from distributed.core import Status
-
-        c = self.cluster
-        if c.status != Status.running:
-            return
-        if len(c.requested) < len(c.plan) or len(c.worker_spec) < self.jobs:
-            self.resubmissions += len(c.plan) - len(c.requested)
-            c.scale(jobs=self.jobs)
-
-    def start(self) -> None:
-        """Start checking on the cluster's event loop."""
-        self.cluster.loop.add_callback(self._callback.start)
-
-    def stop(self) -> None:
-        """Stop checking."""
-        self.cluster.loop.add_callback(self._callback.stop)
+def _remove_tls_files(cluster: Any) -> None:
+    """Delete the temporary TLS key files dask-jobqueue wrote for the workers (it keeps them open)."""
+    for attr in ("_job_ca_file", "_job_cert", "_job_key"):
+        handle = getattr(cluster, attr, None)
+        if handle is not None and hasattr(handle, "close"):
+            handle.close()  # a NamedTemporaryFile: closing deletes it
 
 
 def dashboard_link(profile: LocalProfile | SlurmProfile, client: Client) -> str:
@@ -113,14 +94,6 @@ def dashboard_link(profile: LocalProfile | SlurmProfile, client: Client) -> str:
     if host in ("", "0.0.0.0", "::") or port is None:
         return str(client.dashboard_link)
     return f"http://{host}:{port}/status"
-
-
-def _remove_tls_files(cluster: Any) -> None:
-    """Delete the temporary TLS key files dask-jobqueue wrote for the workers (it keeps them open)."""
-    for attr in ("_job_ca_file", "_job_cert", "_job_key"):
-        handle = getattr(cluster, attr, None)
-        if handle is not None and hasattr(handle, "close"):
-            handle.close()  # a NamedTemporaryFile: closing deletes it
 
 
 def _announce(profile: LocalProfile | SlurmProfile, client: Client, log_dir: Any, quiet: bool) -> None:
@@ -181,8 +154,9 @@ def open_cluster(
                 cluster.adapt(minimum_jobs=resolved.min_jobs, maximum_jobs=resolved.max_jobs)
             else:
                 cluster.scale(jobs=resolved.max_jobs)
-                keeper = JobKeeper(cluster, resolved.max_jobs)
-                keeper.start()
-                stack.callback(keeper.stop)
+            log_file = Path(log_dir) / "cluster.log" if log_dir is not None else None
+            keeper = JobKeeper(cluster, None if resolved.adaptive else resolved.max_jobs, log_file=log_file)
+            keeper.start()
+            stack.callback(keeper.stop)
         _announce(resolved, client, log_dir, quiet)
         yield client
