@@ -35,7 +35,7 @@ def synth(
 @app.command("demo")
 def demo(
     out: str = typer.Option("demo-output", "--out", help="Folder that receives everything the demo makes."),
-    quads: int = typer.Option(4, "--quads", min=1, help="Synthetic quads to make."),
+    quads: int = typer.Option(16, "--quads", min=4, help="Synthetic quads (2 held out, 1 reef-free)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the synthetic scenes."),
     fast: bool = typer.Option(False, "--fast", help="Small scenes and short training (for CI)."),
     cluster: str = typer.Option("local", "--cluster", help="Cluster profile (local, slurm-cpu, slurm-gpu)."),
@@ -44,7 +44,13 @@ def demo(
     from reefdask.demo import run_demo
 
     result = run_demo(out, quads=quads, seed=seed, fast=fast, cluster=cluster, echo=typer.echo)
-    typer.echo(f"\ndone: everything is under {result.out} (summary in {result.out / 'demo.json'})")
-    for name, info in result.steps.items():
-        where = info.get("store") or info.get("report") or ""
-        typer.echo(f"  {name:<8} {info.get('summary', '')} {where}")
+    typer.echo(f"\ndone in {result.steps['total']['seconds']} s: everything is under {result.out}")
+    st = result.steps
+    typer.echo(f"  index:        {result.index}")
+    typer.echo(f"  model report: {st['train']['report']}")
+    for q, rep in st["calval"]["reports"].items():
+        typer.echo(f"  calval {q}: {rep}")
+    typer.echo(f"  progress map: {st['progress']['map']}")
+    typer.echo(f"  STAC catalog: {st['export']['stac']}")
+    typer.echo(f"  dashboard (while it ran): {result.dashboard}")
+    typer.echo(f"  summary:      {result.out / 'demo.json'}")
