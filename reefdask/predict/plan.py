@@ -21,15 +21,15 @@ import numpy as np
 
 from reefdask.errors import ConfigError, ModelError
 from reefdask.nodata import MODEL_NODATA, get_nodata
+from reefdask.predict.geometry import batch_size as _batch_size
+from reefdask.predict.geometry import class_codes as _codes
+from reefdask.predict.geometry import geometry as _geometry
 from reefdask.predict.ledger import Ledger
-from reefdask.predict.model import inspect_model, load_model, measure_receptive_field, weights_digest
+from reefdask.predict.model import inspect_model, load_model, weights_digest
 from reefdask.predict.output import check_provenance, read_provenance
 from reefdask.predict.preprocess import Preprocessing, short_hash
 
 __all__ = ["PredictionPlan", "plan_prediction", "resolve_imagery"]
-
-STRATEGIES = ("auto", "tiles", "windows")
-WINDOW_MODES = ("centre", "blend")
 
 
 @dataclass
@@ -165,100 +165,6 @@ def _scene_name(imagery: Any, da: Any, scene: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", scene) or "scene"
 
 
-def _codes(classes: Any, card: Any, n: int) -> tuple[int, ...]:
-    if classes is None and card is not None:
-        classes = card.codes()
-    if classes is None:
-        from reefdask.classes import default_schema
-
-        schema = default_schema()
-        return tuple(schema.codes) if schema.n_classes == n else tuple(range(1, n + 1))
-    if hasattr(classes, "codes"):
-        classes = list(classes.codes)
-    elif isinstance(classes, dict):
-        from reefdask.classes import ClassSchema
-
-        classes = list(ClassSchema.from_dict(classes).codes)
-    codes = tuple(int(c) for c in classes)
-    if len(codes) != n:
-        raise ConfigError(
-            f"{len(codes)} class codes given but the model outputs {n} classes; "
-            "pass one code per softmax channel."
-        )
-    if any(not 0 <= c < 255 for c in codes):
-        raise ConfigError(f"Class codes {codes} must be within 0..254 (255 is nodata).")
-    return codes
-
-
-def _round_up(v: int, m: int) -> int:
-    return -(-v // m) * m
-
-
-def _geometry(
-    strategy: str,
-    info: Any,
-    card: Any,
-    model: Any,
-    chunk: int,
-    halo: int | None,
-    window: int | None,
-    window_mode: str,
-) -> tuple[str, int, int | None, int | None]:
-    """``(strategy, halo, window, step)`` from the model's shape, its card and the arguments."""
-    if strategy not in STRATEGIES:
-        raise ConfigError(f"strategy {strategy!r} is unknown; use one of {STRATEGIES}.")
-    if window_mode not in WINDOW_MODES:
-        raise ConfigError(f"window_mode {window_mode!r} is unknown; use one of {WINDOW_MODES}.")
-    if strategy == "auto":
-        strategy = "tiles" if info.window is None else "windows"
-    if strategy == "tiles":
-        if info.window is not None:
-            raise ConfigError(
-                f"The model takes fixed {info.window}-px inputs, so it cannot run as tiles; "
-                "use strategy='windows' (or 'auto')."
-            )
-        if chunk % info.stride:
-            raise ConfigError(
-                f"chunk={chunk} is not a multiple of the model's stride {info.stride}; "
-                f"use chunk={_round_up(chunk, info.stride)}."
-            )
-        if halo is None and card is not None:
-            halo = card.halo if card.halo is not None else card.receptive_field
-        if halo is None:
-            halo = measure_receptive_field(model, info)
-        return "tiles", _round_up(int(halo), info.stride), None, None
-    size = info.window or window or (2 * card.window_radius if card and card.window_radius else None)
-    if size is None:
-        raise ConfigError(
-            "strategy='windows' with a fully convolutional model needs a window size: "
-            "pass window=256 (--window) or set window_radius in the model card."
-        )
-    if window_mode == "centre":
-        if halo is not None:
-            step = size - 2 * int(halo)
-        elif card is not None and card.loss_window_radius:
-            step = 2 * card.loss_window_radius
-        else:
-            step = size // 2
-        if step <= 0 or (size - step) % 2:
-            raise ConfigError(
-                f"Windows of {size} px keeping {step} px leave no even margin; choose a halo "
-                f"below {size // 2} px."
-            )
-        halo = (size - step) // 2
-    else:
-        step = size - int(halo) if halo is not None else size // 2
-        if not 0 < step <= size:
-            raise ConfigError(f"A blend halo must be below the window size {size}; got {halo}.")
-        halo = size - step
-    if chunk % step:
-        raise ConfigError(
-            f"chunk={chunk} must be a multiple of the window step {step} so windows sit on one "
-            f"lattice across chunks; use chunk={_round_up(chunk, step)}."
-        )
-    return ("centre" if window_mode == "centre" else "blend"), int(halo), int(size), int(step)
-
-
 def plan_prediction(
     imagery: Any,
     model: str,
@@ -377,14 +283,6 @@ def plan_prediction(
         storage_options=storage_options,
         source=da,
     )
-
-
-def _batch_size(given: int | None, strategy: str) -> int:
-    """Keyword > ``dask.config`` ``reefdask.predict.batch-size`` (set it per GPU site) > default."""
-    import dask.config
-
-    value = given or dask.config.get("reefdask.predict.batch-size", None)
-    return int(value) if value else (1 if strategy == "tiles" else 16)
 
 
 def new_run_id() -> str:
