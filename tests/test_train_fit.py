@@ -145,11 +145,12 @@ def test_streaming_dataset_reads_every_sample_once(store):
 
     s = open_samples(store)
     sc = Scaler("standard", {"center": [100.0, 100.0, 100.0], "scale": [50.0, 50.0, 50.0]})
-    seen = [y.numpy() for _, y in make_dataset(s, "validation", sc, batch_size=5)]
+    batches = [(x.numpy(), y.numpy()) for x, y in make_dataset(s, "validation", sc, batch_size=5)]
     a, b = s.ranges("validation")[0]
-    assert sum(len(y) for y in seen) == b - a
-    x0, y0 = load_piece(s, sc, a, b)
-    assert np.array_equal(np.concatenate(seen), y0)
+    assert sum(len(y) for _, y in batches) == b - a
+    x0, y0 = load_piece(s, sc, a, b)  # NumPy scaling and the stored weights
+    assert np.array_equal(np.concatenate([y for _, y in batches]), y0)
+    assert np.allclose(np.concatenate([x for x, _ in batches]), x0, atol=1e-5)
     assert x0.dtype == np.float32 and ((x0 == -10) | (np.abs(x0) < 10)).all()
     shuffled = [len(x) for x, _ in make_dataset(s, "train", sc, batch_size=4, shuffle=True).take(3)]
     assert shuffled == [4, 4, 4]
@@ -188,9 +189,16 @@ def test_sweep_trains_each_point_once_and_ranks_them(store, tmp_path):
     from reefdask.train.sweep import run_sweep
 
     cfg = SweepConfig(
-        samples=store, outdir=str(tmp_path / "sweep"),
-        base={"epochs": 1, "steps_per_epoch": 2, "batch_size": 8, "tensorboard": False, "reef_decision": "none",
-              "architecture": {"name": "flat_net", "blocks": [1, 1]}},
+        samples=store,
+        outdir=str(tmp_path / "sweep"),
+        base={
+            "epochs": 1,
+            "steps_per_epoch": 2,
+            "batch_size": 8,
+            "tensorboard": False,
+            "reef_decision": "none",
+            "architecture": {"name": "flat_net", "blocks": [1, 1]},
+        },
         grid={"architecture.filters": [2, 4]},
     )
     first = run_sweep(cfg)
