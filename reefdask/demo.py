@@ -1,14 +1,14 @@
 """``reefdask demo``: the pipeline on the embedded default, end to end.
 
 LocalCluster, local disk, SYNTHETIC scenes (never real data). Each step is one call
-into the library (:mod:`reefdask.demo_steps`); the demo only wires them, times them
-and reports where their outputs are. Steps: synthesize quads (one forced reef-free,
-plus one corrupt neighbour) into a local "bucket" folder, acquire verified copies of
-them (the corrupt one is refused), ingest them into a Zarr cube,
-draw training samples, train a small U-Net, predict the two held-out quads, score them
-at calval, run a global run over every quad of the bucket, report its progress, export
-COGs and a STAC catalog, and write ``index.html`` linking everything.
-Rerunning reuses finished work (samples, model, predictions, global run).
+into the library (:mod:`reefdask.demo_steps`, laid out by :mod:`reefdask.demo_plan`);
+the demo only wires them, times them and reports where their outputs are. Steps:
+synthesize quads (one forced reef-free, plus one corrupt neighbour) into a local
+"bucket" folder, acquire verified copies of them (the corrupt one is refused), ingest
+them into a Zarr cube, draw training samples, train a small U-Net, predict the two
+held-out quads, score them at calval, run a global run over every quad of the bucket,
+report its progress, export COGs and a STAC catalog, and write ``index.html`` linking
+everything. Rerunning reuses finished work (samples, model, predictions, global run).
 """
 
 from __future__ import annotations
@@ -56,11 +56,13 @@ def run_demo(
     """
     from reefdask import demo_steps as s
     from reefdask.cluster import open_cluster
+    from reefdask.demo_plan import check_settings, plan_demo
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    p = s.plan_demo(out, quads=quads, size=min(size, 256) if fast else size, seed=seed, fast=fast)
+    p = plan_demo(out, quads=quads, size=min(size, 256) if fast else size, seed=seed, fast=fast)
+    check_settings(p)
     result = DemoResult(out)
     t0, c0 = time.perf_counter(), time.process_time()
     with open_cluster(cluster, log_dir=out / "logs", quiet=True) as client:

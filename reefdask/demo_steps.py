@@ -1,23 +1,20 @@
 """The steps of ``reefdask demo``: each one short function that calls the library.
 
-Every step takes the :class:`DemoPlan` (where things go, which quads play which part,
-the sizes of ``--fast`` or normal mode) and returns a JSON-friendly dict whose
-``summary`` is printed; ``figures`` lists the PNGs it made, ``links`` its reports.
-Nothing here computes a result itself: synthesis, ingest, samples, training,
+Every step takes the :class:`~reefdask.demo_plan.DemoPlan` (where things go, which quads
+play which part, the sizes of ``--fast`` or normal mode) and returns a JSON-friendly dict
+whose ``summary`` is printed; ``figures`` lists the PNGs it made, ``reports`` its reports.
+Nothing here computes a result itself: acquisition, ingest, samples, training,
 prediction, calval, the global run and its export are the library's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reefdask.errors import ConfigError
+from reefdask.demo_plan import REGION, DemoPlan, samples_config, train_config
 
 __all__ = [
-    "DemoPlan",
-    "plan_demo",
     "synth",
     "acquire",
     "ingest",
@@ -29,77 +26,6 @@ __all__ = [
     "progress",
     "export",
 ]
-
-REGION = "belize"
-
-
-@dataclass(frozen=True)
-class DemoPlan:
-    """Where the demo writes, which quads train / are held out / are special, and how big."""
-
-    out: Path
-    quads: list[str]
-    held_out: list[str]
-    no_reef: str
-    corrupt: str
-    size: int
-    seed: int
-    fast: bool
-
-    @property
-    def bucket(self) -> Path:
-        """The local folder that stands in for the provider's bucket."""
-        return self.out / "bucket"
-
-    @property
-    def acquired(self) -> Path:
-        """The local copies that ``acquire`` verified (the corrupt quad is not among them)."""
-        return self.out / "acquired"
-
-    def image(self, quad: str, root: Path | None = None) -> Path:
-        """The imagery GeoTIFF of ``quad`` under ``root`` (default: the acquired copies)."""
-        return (root or self.acquired) / "imagery" / REGION / f"{quad}.tif"
-
-    def label(self, quad: str, root: Path | None = None) -> Path:
-        """The label GeoTIFF of ``quad`` under ``root`` (default: the acquired copies)."""
-        return (root or self.acquired) / "labels" / REGION / f"{quad}.tif"
-
-    @property
-    def model(self) -> Path:
-        """The trained model (its card and report beside it)."""
-        return self.out / "model" / "unet.keras"
-
-    @property
-    def run(self) -> Path:
-        """The global run's store."""
-        return self.out / "global-run"
-
-
-def plan_demo(out: Path, *, quads: int, size: int, seed: int, fast: bool) -> DemoPlan:
-    """Lay out the quads: a block of ``quads``, the last one forced no-reef, the two before held out.
-
-    The corrupt quad sits just east of the block's first row (a neighbouring quad id).
-    """
-    from reefdask.synthetic import default_quads
-
-    if quads < 4:
-        raise ConfigError(
-            f"--quads {quads} is too few: the demo trains on some quads, holds out 2 and forces "
-            "1 to be reef-free; use --quads 4 or more (16 by default)."
-        )
-    block = default_quads(quads)
-    cols = max(q.x for q in block) - block[0].x + 1
-    ids = [q.id for q in block]
-    return DemoPlan(
-        out=out,
-        quads=ids,
-        held_out=ids[-3:-1],
-        no_reef=ids[-1],
-        corrupt=block[0].offset(cols, 0).id,
-        size=size,
-        seed=seed,
-        fast=fast,
-    )
 
 
 def synth(p: DemoPlan) -> dict[str, Any]:
@@ -161,24 +87,10 @@ def ingest(p: DemoPlan, client: Any) -> dict[str, Any]:
 
 def samples(p: DemoPlan, client: Any) -> dict[str, Any]:
     """Training windows from every quad but the held-out ones (spatial folds, rare classes favoured)."""
-    from reefdask.train.config import SamplesConfig
     from reefdask.train.samples import build_samples
 
-    train_quads = [q for q in p.quads if q not in p.held_out]
-    cfg = SamplesConfig(
-        store=str(p.out / "samples.zarr"),
-        scenes=[{"features": str(p.image(q)), "labels": str(p.label(q))} for q in train_quads],
-        window_radius=32,
-        loss_window_radius=16,
-        stride=16,
-        max_samples=300 if p.fast else 1200,
-        n_folds=4,
-        validation_fold=0,
-        fold_block=128,
-        chunk_samples=32,
-        balance={"mode": "oversample", "power": 0.5},
-        seed=p.seed,
-    )
+    train_quads = p.train_quads
+    cfg = samples_config(p)
     r = build_samples(cfg, client=client)
     return {
         "summary": f"{r.n_samples} windows of 64 px from {len(train_quads)} quads "
@@ -194,23 +106,9 @@ def samples(p: DemoPlan, client: Any) -> dict[str, Any]:
 
 def train(p: DemoPlan) -> dict[str, Any]:
     """A small U-Net: few epochs, 8 filters; ``model.keras`` + card + HTML report."""
-    from reefdask.train.config import TrainConfig
     from reefdask.train.fit import train as fit
 
-    cfg = TrainConfig(
-        samples=str(p.out / "samples.zarr"),
-        outdir=str(p.model.parent),
-        name=p.model.stem,
-        architecture={"name": "unet", "filters": 8, "blocks": [2, 2, 2], "growth": 2},
-        epochs=3 if p.fast else 20,
-        steps_per_epoch=8 if p.fast else 30,
-        validation_steps=4 if p.fast else None,
-        batch_size=16,
-        learning_rate=1e-2,
-        augment={"blur_probability": 0.0, "noise": 0.01},
-        tensorboard=False,
-        seed=p.seed,
-    )
+    cfg = train_config(p)
     r = fit(cfg)
     keep = ("val_macro_f1", "val_overall_accuracy", "val_macro_iou", "reef_f1", "val_loss", "best_epoch")
     metrics = {k: round(float(r.metrics[k]), 4) for k in keep if k in r.metrics}
