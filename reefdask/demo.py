@@ -112,7 +112,8 @@ def write_index(result: DemoResult) -> Path:
     main = [
         ("Model report (training curves, confusion, samples)", st["train"]["report"]),
         *((f"Calval report, held-out quad {q}", r) for q, r in st["calval"]["reports"].items()),
-        ("Global run progress map", st["progress"]["map"]),
+        ("Global run progress map (status of every quad)", st["progress"]["map"]),
+        *(("Global reef heat map (exported mosaic)", f) for f in st["export"].get("figures", [])),
         ("STAC collection of the exported COGs", st["export"]["stac"]),
         *((f"VRT mosaic: {k}", v) for k, v in st["export"]["vrt"].items()),
         ("Model card (JSON)", st["train"]["card"]),

@@ -69,6 +69,10 @@ def plan_demo(out: Path, *, quads: int, size: int, seed: int, fast: bool) -> Dem
     """Lay out the quads: a block of ``quads``, the last one forced no-reef, the two before held out.
 
     The corrupt quad sits just east of the block's first row (a neighbouring quad id).
+
+    >>> p = plan_demo(Path("out"), quads=16, size=256, seed=0, fast=True)
+    >>> p.held_out, p.no_reef, p.corrupt
+    (['L15-0526E-1120N', 'L15-0527E-1120N'], 'L15-0528E-1120N', 'L15-0529E-1123N')
     """
     from reefdask.synthetic import default_quads
 

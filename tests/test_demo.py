@@ -133,6 +133,8 @@ def test_progress_map_cogs_and_stac(demo):
 
     out, _, summary, _, _ = demo
     assert Path(summary["steps"]["progress"]["map"]).read_bytes()[:8] == PNG
+    assert [Path(f).name for f in summary["steps"]["export"]["figures"]] == ["global-heat.png"]
+    assert Path(summary["steps"]["export"]["figures"][0]).read_bytes()[:8] == PNG
     cogs = sorted((out / "export" / "cogs").rglob("*.tif"))
     n_done = sum(s == "done" for s in summary["steps"]["global"]["statuses"].values())
     assert len(cogs) == summary["steps"]["export"]["cogs"] == 4 * n_done
@@ -158,6 +160,7 @@ def test_index_links_existing_files(demo):
         "model/report/index.html",
         "report.html",
         "global-progress.png",
+        "global-heat.png",
         "export/stac/collection.json",
     ):
         assert any(t.endswith(must) for t in targets), must

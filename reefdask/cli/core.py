@@ -51,6 +51,8 @@ def demo(
     for q, rep in st["calval"]["reports"].items():
         typer.echo(f"  calval {q}: {rep}")
     typer.echo(f"  progress map: {st['progress']['map']}")
+    for fig in st["export"].get("figures", []):
+        typer.echo(f"  reef map:     {fig}")
     typer.echo(f"  STAC catalog: {st['export']['stac']}")
     typer.echo(f"  dashboard (while it ran): {result.dashboard}")
     typer.echo(f"  summary:      {result.out / 'demo.json'}")
