@@ -86,26 +86,32 @@ class LocalVersionedStore:
             return []
         return sorted(int(n) for n in names if n.isdigit())
 
-    def read(self, key: str) -> Versioned | None:
-        """The newest generation, or None when absent or deleted."""
+    def _head(self, key: str) -> tuple[int, bytes]:
+        """``(newest generation, its bytes)`` from ONE listing; ``(0, b"")`` when absent.
+
+        Head and data must come from the same listing: a writer that compared a stale
+        read with a newer head would link ``head + 1`` on a generation it never saw.
+        """
         for _ in range(20):
             gens = self._generations(key)
             if not gens:
-                return None
+                return 0, b""
             try:
                 with open(os.path.join(self._dir(key), f"{gens[-1]:012d}"), "rb") as f:
-                    data = f.read()
+                    return gens[-1], f.read()
             except FileNotFoundError:  # superseded and removed while we listed: read again
                 continue
-            return Versioned(data, gens[-1]) if data else None
         raise StoreError(f"Lease {self._dir(key)} keeps changing; check that its filesystem is not failing.")
 
+    def read(self, key: str) -> Versioned | None:
+        """The newest generation, or None when absent or deleted."""
+        head, data = self._head(key)
+        return Versioned(data, head) if data else None
+
     def _current(self, key: str) -> tuple[int, int]:
-        """``(head generation, live generation or 0 when absent/deleted)``."""
-        v = self.read(key)
-        gens = self._generations(key)
-        head = gens[-1] if gens else 0
-        return head, (0 if v is None else v.generation)
+        """``(head generation, live generation or 0 when absent/deleted)``, consistently."""
+        head, data = self._head(key)
+        return head, (head if data else 0)
 
     def write(self, key: str, data: bytes, *, if_generation_match: int) -> int | None:
         """Conditional write; see :class:`VersionedStore`."""
