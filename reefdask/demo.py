@@ -4,11 +4,11 @@ LocalCluster, local disk, SYNTHETIC scenes (never real data). Each step is one c
 into the library (:mod:`reefdask.demo_steps`, laid out by :mod:`reefdask.demo_plan`);
 the demo only wires them, times them and reports where their outputs are. Steps:
 synthesize quads (one forced reef-free, plus one corrupt neighbour) into a local
-"bucket" folder, acquire verified copies of them (the corrupt one is refused), ingest
-them into a Zarr cube, draw training samples, train a small U-Net, predict the two
-held-out quads, score them at calval, run a global run over every quad of the bucket,
-report its progress, export COGs and a STAC catalog, and write ``index.html`` linking
-everything. Rerunning reuses finished work (samples, model, predictions, global run).
+"bucket" folder, list them into a quad inventory, acquire verified copies (the corrupt
+one is refused), ingest them into a Zarr cube, draw training samples, train a small
+U-Net, predict the two held-out quads, score them at calval, run a global run over the
+inventory, report its progress, export COGs and a STAC catalog, and write ``index.html``
+linking everything. Rerunning reuses finished work (samples, model, predictions, global run).
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ def run_demo(
         echo(f"dashboard: {client.dashboard_link}")
         step = _stepper(result, echo)
         step("synth", lambda: s.synth(p))
+        step("inventory", lambda: s.inventory(p))
         step("acquire", lambda: s.acquire(p, client))
         step("ingest", lambda: s.ingest(p, client))
         step("samples", lambda: s.samples(p, client))

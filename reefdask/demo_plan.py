@@ -111,6 +111,7 @@ def samples_config(p: DemoPlan) -> Any:
         validation_fold=0,
         fold_block=128,
         chunk_samples=32,
+        background_classes=[3],  # windows of deep water alone teach little
         balance={"mode": "oversample", "power": 0.5},
         seed=p.seed,
     )
@@ -125,8 +126,8 @@ def train_config(p: DemoPlan) -> Any:
         outdir=str(p.model.parent),
         name=p.model.stem,
         architecture={"name": "unet", "filters": 8, "blocks": [2, 2, 2], "growth": 2},
-        epochs=3 if p.fast else 20,
-        steps_per_epoch=8 if p.fast else 30,
+        epochs=6 if p.fast else 20,
+        steps_per_epoch=12 if p.fast else 30,
         validation_steps=4 if p.fast else None,
         batch_size=16,
         learning_rate=1e-2,

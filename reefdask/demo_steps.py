@@ -16,6 +16,7 @@ from reefdask.demo_plan import REGION, DemoPlan, samples_config, train_config
 
 __all__ = [
     "synth",
+    "inventory",
     "acquire",
     "ingest",
     "samples",
@@ -45,6 +46,21 @@ def synth(p: DemoPlan) -> dict[str, Any]:
         "quads": [m.quad.id for m in made],
         "kinds": {m.quad.id: m.kind for m in made},
         "corrupt": p.corrupt,
+    }
+
+
+def inventory(p: DemoPlan) -> dict[str, Any]:
+    """List the bucket's imagery into a quad inventory (the global run works from it)."""
+    from reefdask.acquire.inventory import build_inventory
+
+    inv = build_inventory(str(p.bucket / "imagery"), pattern="*/L15-*.tif")
+    url = inv.write(str(p.out / "inventory.parquet"))
+    info = inv.summary()
+    return {
+        "summary": f"{len(inv)} quads in the bucket -> {url}",
+        "inventory": url,
+        "quads": inv.ids,
+        **{k: v for k, v in info.items() if isinstance(v, int | float | str)},
     }
 
 
@@ -193,7 +209,7 @@ def global_run(p: DemoPlan, client: Any) -> dict[str, Any]:
     from reefdask.globalmap.config import GlobalConfig
     from reefdask.globalmap.run import run_job
 
-    inventory = str(p.bucket / "imagery")  # the bucket itself: the corrupt quad is in it
+    inventory = str(p.out / "inventory.parquet")  # every quad of the bucket, the corrupt one too
     cfg = GlobalConfig(run=str(p.run), models=[str(p.model)], inventory=inventory, batch=4)
     lines: list[str] = []
     r = run_job(cfg, client=client, log=lines.append)

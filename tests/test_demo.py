@@ -61,6 +61,7 @@ def test_every_step_ran_and_the_console_says_where_things_are(demo):
     _, stdout, summary, _, _ = demo
     steps = [
         "synth",
+        "inventory",
         "acquire",
         "ingest",
         "samples",
@@ -87,6 +88,7 @@ def test_the_corrupt_quad_is_refused_at_acquire_and_marked_corrupt_by_the_global
     corrupt = st["synth"]["corrupt"]
     assert len(st["acquire"]["refused"]) == 1 and corrupt in st["acquire"]["refused"][0]
     assert not (out / "acquired" / "imagery" / "belize" / f"{corrupt}.tif").exists()
+    assert len(st["inventory"]["quads"]) == 17 and corrupt in st["inventory"]["quads"]
     assert st["global"]["statuses"][corrupt] == "corrupt"
     assert st["progress"]["counts"]["corrupt"] == 1 and corrupt in st["progress"]["failures"]
     others = [s for q, s in st["global"]["statuses"].items() if q != corrupt]
