@@ -172,7 +172,7 @@ def _engine_vs_bare(results: dict, unet: str, da, work: Path, worker_threads: in
     bare_loop(unet, scene(1024), 1024, 64)  # warm-up: load + first call
     t_bare = bare_loop(unet, da, 1024, 64)
     opts = {"chunk": 1024, "halo": 64}
-    with LocalCluster(n_workers=1, threads_per_worker=worker_threads, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=1, threads_per_worker=worker_threads, dashboard_address=":0") as cluster:
         with Client(cluster) as client:
             timed_predict(scene(1024), unet, str(work / "warm.zarr"), client=client, **opts)
             t_engine, _ = timed_predict(da, unet, str(work / "engine.zarr"), client=client, **opts)
