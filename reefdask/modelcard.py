@@ -10,7 +10,12 @@ Scaler format (``scaler``), applied per selected band as ``(x - center) / scale`
 * ``{"kind": "none"}`` -- values go to the model as they are (as float32);
 * ``{"kind": "robust" | "standard" | "minmax" | "affine", "center": [...], "scale": [...]}``
   with one number per band (robust: median and the 10-90 % quantile range, as the
-  reference practice fitted it).
+  reference practice fitted it);
+* ``{"kind": "quantile", "probs": [...], "values": [[...] per band]}``: each band mapped
+  through its fitted quantiles to [0, 1] by linear interpolation.
+
+Scalers are applied by :class:`reefdask.train.scalers.Scaler`, the one implementation that
+training and inference share.
 
 Examples
 --------
@@ -36,7 +41,7 @@ from reefdask.nodata import MODEL_NODATA
 
 __all__ = ["ModelCard", "card_url", "read_card"]
 
-_SCALER_KINDS = ("none", "robust", "standard", "minmax", "affine")
+_SCALER_KINDS = ("none", "robust", "standard", "minmax", "affine", "quantile")
 
 
 class ModelCard(BaseModel):
@@ -93,7 +98,10 @@ class ModelCard(BaseModel):
         kind = v.get("kind")
         if kind not in _SCALER_KINDS:
             raise ValueError(f"scaler kind {kind!r} is not one of {_SCALER_KINDS}")
-        if kind != "none" and not ("center" in v and "scale" in v):
+        if kind == "quantile":
+            if not ("probs" in v and "values" in v):
+                raise ValueError("a 'quantile' scaler needs 'probs' and 'values' (quantiles per band)")
+        elif kind != "none" and not ("center" in v and "scale" in v):
             raise ValueError(f"a {kind!r} scaler needs 'center' and 'scale' lists (one value per band)")
         return v
 

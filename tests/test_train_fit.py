@@ -131,11 +131,36 @@ def test_card_logistic_decision_and_inference_loading(store, tmp_path):
         assert model.predict(np.zeros((1, side, side, 3), "float32"), verbose=0).shape == (1, side, side, 14)
 
 
-def test_quantile_scaler_is_refused_before_training(store, tmp_path):
-    from reefdask.train.fit import train
+@pytest.mark.tf
+def test_quantile_scaler_travels_in_the_card_and_predict_applies_it(store, tmp_path):
+    import keras
 
-    with pytest.raises(ConfigError, match="quantile"):
-        train(TrainConfig(**_train_cfg(store, tmp_path / "q", scaler="quantile")))
+    from reefdask.modelcard import ModelCard, card_url
+    from reefdask.predict import predict
+    from reefdask.predict.testing import as_imagery, scene_array
+    from reefdask.train.fit import train
+    from reefdask.train.scalers import Scaler
+
+    cfg = _train_cfg(store, tmp_path / "q", scaler="quantile", epochs=1, steps_per_epoch=2, tensorboard=False)
+    r = train(TrainConfig(**cfg))
+    card = ModelCard.load(card_url(r.model))
+    assert card.scaler["kind"] == "quantile" and len(card.scaler["values"]) == 3
+    img = scene_array(40, 48, seed=3, nodata_box=(0, 8, 0, 8))
+    out = predict(as_imagery(img), r.model, str(tmp_path / "pred.zarr"), chunk=16, output_dtype="float32")
+    # the same scaler object training used, then the model once on the whole scene
+    x = Scaler.from_dict(card.scaler).transform(np.moveaxis(img, 0, -1))
+    x[(img == 0).all(axis=0)] = -10
+    pad = card.halo
+    x = np.pad(x, ((pad, pad), (pad, pad), (0, 0)), constant_values=-10)
+    h = -(-x.shape[0] // card.stride) * card.stride
+    w = -(-x.shape[1] // card.stride) * card.stride
+    x = np.pad(x, ((0, h - x.shape[0]), (0, w - x.shape[1]), (0, 0)), constant_values=-10)
+    model = keras.models.load_model(r.model, compile=False)
+    whole = model.predict(x[None], verbose=0)[0, pad : pad + 40, pad : pad + 48]
+    got = np.moveaxis(out["probabilities"].values, 0, -1)
+    valid = ~(img == 0).all(axis=0)
+    assert np.isnan(got[~valid]).all()
+    assert np.allclose(got[valid], whole[valid], atol=1e-4)
 
 
 def test_streaming_dataset_reads_every_sample_once(store):

@@ -67,11 +67,19 @@ class Preprocessing:
                 "preprocessing.bands is empty: name the imagery bands the model takes, e.g. [1, 2, 3]."
             )
         kind = self.scaler.get("kind")
-        if kind not in ("none", "robust", "standard", "minmax", "affine"):
+        if kind not in ("none", "robust", "standard", "minmax", "affine", "quantile"):
             raise ConfigError(
-                f"preprocessing.scaler kind {kind!r} is unknown: use 'none' or a center/scale scaler."
+                f"preprocessing.scaler kind {kind!r} is unknown: "
+                "use 'none', 'quantile' or a center/scale scaler."
             )
-        if kind != "none":
+        if kind == "quantile":
+            values = self.scaler.get("values")
+            if values is None or len(values) != len(self.bands) or "probs" not in self.scaler:
+                raise ConfigError(
+                    f"preprocessing.scaler of kind 'quantile' needs 'probs' and one 'values' list per band "
+                    f"({len(self.bands)}); got {sorted(self.scaler)}."
+                )
+        elif kind != "none":
             for key in ("center", "scale"):
                 vals = self.scaler.get(key)
                 if vals is None or len(vals) != len(self.bands):
@@ -128,13 +136,9 @@ class Preprocessing:
             Model input with nodata pixels set to :attr:`nodata_encoding`.
         valid : ndarray ``(y, x)`` bool
         """
+        from reefdask.train.scalers import Scaler  # the one scaler training used too
+
         valid = np.asarray(valid_mask_array(raw, nodata))
-        x = np.moveaxis(raw.astype("float32", copy=False), 0, -1)
-        if self.scaler["kind"] != "none":
-            center = np.asarray(self.scaler["center"], dtype="float32")
-            scale = np.asarray(self.scaler["scale"], dtype="float32")
-            x = (x - center) / scale
-        else:
-            x = np.array(x, dtype="float32", copy=True)
+        x = Scaler.from_dict(self.scaler).transform(np.moveaxis(raw, 0, -1))
         x[~valid] = self.nodata_encoding
         return np.ascontiguousarray(x, dtype="float32"), valid

@@ -83,28 +83,10 @@ def train(cfg: TrainConfig) -> TrainResult:
             card = ModelCard.load(card_url(str(model_path)))
             hist = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []
             return TrainResult(str(model_path), card_url(str(model_path)), hist, card.metrics, skipped=True)
-    _check_scaler_fits_card(cfg.scaler)
     write_bytes_atomic(
         str(run_file), json.dumps({"config": run, "config_hash": config_hash(run)}, indent=1).encode()
     )
     return _fit(cfg, out, model_path)
-
-
-def _check_scaler_fits_card(kind: str) -> None:
-    from pydantic import ValidationError
-
-    from reefdask.modelcard import ModelCard
-
-    try:
-        ModelCard(
-            bands=[1],
-            scaler={"kind": kind, "center": [0.0], "scale": [1.0]} if kind != "none" else {"kind": kind},
-        )
-    except ValidationError:
-        raise ConfigError(
-            f"scaler {kind!r} cannot travel in a model card yet (the inference engine applies "
-            "linear scalers); use robust, standard, minmax or none."
-        ) from None
 
 
 def _fit(cfg: TrainConfig, out: Path, model_path: Path) -> TrainResult:
