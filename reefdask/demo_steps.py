@@ -57,10 +57,10 @@ def inventory(p: DemoPlan) -> dict[str, Any]:
     url = inv.write(str(p.out / "inventory.parquet"))
     info = inv.summary()
     return {
-        "summary": f"{len(inv)} quads in the bucket -> {url}",
+        "summary": f"{len(inv)} quads in the bucket (regions {info['regions']}) -> {url}",
         "inventory": url,
         "quads": inv.ids,
-        **{k: v for k, v in info.items() if isinstance(v, int | float | str)},
+        "regions": info["regions"],
     }
 
 
