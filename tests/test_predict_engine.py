@@ -8,6 +8,7 @@ import dask
 import numpy as np
 import pytest
 import xarray as xr
+from distributed.diagnostics.plugin import SchedulerPlugin
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -181,6 +182,47 @@ def test_runs_on_a_distributed_cluster(fcn):
                 name.startswith("reefdask-model")
                 for name in client.run(lambda dask_worker: list(dask_worker.plugins)).popitem()[1]
             )
+    halo = ds.attrs["reefdask"]["config"]["halo"]
+    np.testing.assert_allclose(ds.probabilities.values, reference(model, img, halo), atol=1e-5)
+
+
+class _Restrictions(SchedulerPlugin):
+    """Scheduler plugin recording the resource restrictions of predict tasks."""
+
+    name = "restrictions"
+
+    def __init__(self):
+        self.seen = {}
+        self.scheduler = None
+
+    def transition(self, key, start, finish, *args, **kwargs):
+        if "predict-" in str(key) and finish == "processing":
+            self.seen[str(key)] = dict(self.scheduler.tasks[key].resource_restrictions or {})
+
+    async def start(self, scheduler):
+        self.scheduler = scheduler
+
+
+def test_model_tasks_ask_for_gpu_workers_when_the_cluster_has_them(fcn):
+    import dask
+    from distributed import Client, LocalCluster
+
+    from reefdask.predict.run import task_resources
+
+    path, model = fcn
+    img = scene_array(32, 32, seed=4)
+    kw = dict(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+    with LocalCluster(resources={"GPU": 1}, **kw) as cluster, Client(cluster) as client:
+        assert task_resources(client) == {"GPU": 1}
+        with dask.config.set({"reefdask.predict.resources": {}}):
+            assert task_resources(client) is None
+        client.register_plugin(_Restrictions())
+        ds = predict(imagery(img), path, mem(), chunk=16, output_dtype="float32", client=client)
+        asked = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.plugins["restrictions"].seen)
+        assert len(asked) == 4  # every chunk task reached the scheduler asking for a GPU
+        assert all(r == {"GPU": 1} for r in asked.values())
+    with LocalCluster(**kw) as cluster, Client(cluster) as client:
+        assert task_resources(client) is None
     halo = ds.attrs["reefdask"]["config"]["halo"]
     np.testing.assert_allclose(ds.probabilities.values, reference(model, img, halo), atol=1e-5)
 

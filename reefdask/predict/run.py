@@ -6,6 +6,7 @@ scenes; each task is ``predict-<scene>-<row>-<col>`` on the dashboard.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +154,24 @@ def build_tasks(plan: PredictionPlan, run_id: str) -> list[Any]:
     return tasks
 
 
+def task_resources(client: Any) -> dict[str, float] | None:
+    """Worker resources the model tasks need: ``{"GPU": 1}`` on clusters with GPU workers.
+
+    ``dask.config`` key ``reefdask.predict.resources`` overrides the detection (``{}``: none).
+    Detection looks at the workers connected now; an adaptive cluster that has none yet
+    should set the key (the ``slurm-gpu`` profile's workers advertise ``GPU=1``).
+    """
+    import dask
+
+    configured = dask.config.get("reefdask.predict.resources", None)
+    if configured is not None:
+        return dict(configured) or None
+    if client is None:
+        return None
+    workers = client.scheduler_info().get("workers", {}).values()
+    return {"GPU": 1} if any("GPU" in (w.get("resources") or {}) for w in workers) else None
+
+
 def execute(
     plan: PredictionPlan,
     *,
@@ -170,7 +189,9 @@ def execute(
     if plan.overwrite:
         plan.statuses = {}
     run_id = new_run_id()
-    tasks = build_tasks(plan, run_id)
+    resources = task_resources(client)
+    with dask.annotate(resources=resources) if resources else contextlib.nullcontext():
+        tasks = build_tasks(plan, run_id)
     results: list[dict[str, Any]] = []
 
     def _done(res: dict[str, Any]) -> None:
