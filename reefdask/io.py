@@ -156,6 +156,7 @@ def _read_block(source: _Source, block_info: Any = None) -> np.ndarray:
     """Read one ``(band, y, x)`` block of ``source``; the alpha band or mask becomes nodata."""
     (_, _), (y0, y1), (x0, x1) = block_info[None]["array-location"]
     window = Window(x0, y0, x1 - x0, y1 - y0)
+    problem = None
     with open_dataset(source.url, source.storage_options) as ds:
         try:
             data = ds.read(list(source.indexes), window=window)
@@ -166,9 +167,14 @@ def _read_block(source: _Source, block_info: Any = None) -> np.ndarray:
             else:
                 mask = ds.read_masks(source.indexes[0], window=window)
         except rasterio.errors.RasterioIOError as err:
-            raise NotARasterError(
+            problem = (
                 f"{source.url} is corrupt in rows {y0}:{y1}, columns {x0}:{x1} ({err}); re-copy the file."
-            ) from err
+            )
+    if problem is not None:
+        # raised outside the handler: rasterio's chained CPLE errors (kept as __context__ even
+        # with `from None`) do not survive the trip back from a worker, and distributed would
+        # hand the client a bare Exception instead of this error
+        raise NotARasterError(problem)
     return apply_alpha(data, mask, source.nodata)
 
 

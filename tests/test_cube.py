@@ -125,14 +125,22 @@ def test_incompatible_scenes_are_refused_before_writing(tmp_path: Path) -> None:
     assert list_scenes(store, complete_only=False) == [QUADS[0]]
 
 
-def test_bad_sources_are_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cluster", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_bad_sources_are_recorded_and_the_run_goes_on(tmp_path: Path, cluster: bool) -> None:
+    """Also on worker processes: the corrupt-read error must come back as itself, not a bare Exception."""
     arrays = make_quads(tmp_path / "src", n=1)
     (tmp_path / "src" / "notes.tif").write_text("not a raster")
     big = write_tif(tmp_path / "full.tif", rgba(8, 256, 256))
     blob = Path(big).read_bytes()
     (tmp_path / "src" / "L15-0300E-0456N.tif").write_bytes(blob[: len(blob) // 2])  # truncated
     sources = [*sorted(str(p) for p in (tmp_path / "src").iterdir()), str(tmp_path / "missing.tif")]
-    report = ingest(sources, tmp_path / "c.zarr", chunk=64)
+    if cluster:
+        from distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as lc, Client(lc) as c:
+            report = ingest(sources, tmp_path / "c.zarr", chunk=64, client=c)
+    else:
+        report = ingest(sources, tmp_path / "c.zarr", chunk=64)
     assert report.written == [QUADS[0]] and not report.ok
     assert set(report.failed) == {"notes", "L15-0300E-0456N", "missing"}
     assert "does not exist" in report.failed["missing"] and "notes.tif" in report.failed["notes"]
