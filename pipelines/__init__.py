@@ -1,8 +1,9 @@
-"""Pipeline entrypoints: ``python -m pipelines.<stage> CONFIG``.
+"""Pipeline stages and their example configs.
 
-Thin wiring only: each entrypoint loads its stage's typed config and calls one library
-function. :data:`STAGES` maps a stage (and its example config ``configs/<stage>.yaml``)
-to the config model that validates it.
+:data:`STAGES` maps a stage (and its example config ``configs/<stage>.yaml``) to the
+config model that validates it; ``reefdask <stage> CONFIG`` runs it. Per-stage
+``python -m pipelines.<stage>`` entrypoints and a chained ``pipelines/full.py`` are the
+next step (issue 9): they will stay thin wiring over the same library calls.
 """
 
 from __future__ import annotations
