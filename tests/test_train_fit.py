@@ -132,6 +132,20 @@ def test_card_logistic_decision_and_inference_loading(store, tmp_path):
 
 
 @pytest.mark.tf
+def test_same_seed_same_model(store, tmp_path):
+    import keras
+
+    from reefdask.train.fit import train
+
+    models = []
+    for name in ("a", "b"):
+        kw = dict(epochs=2, steps_per_epoch=3, tensorboard=False, reef_decision="none")
+        r = train(TrainConfig(**_train_cfg(store, tmp_path / name, **kw)))
+        models.append(keras.models.load_model(r.model, compile=False).get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*models, strict=True))
+
+
+@pytest.mark.tf
 def test_quantile_scaler_travels_in_the_card_and_predict_applies_it(store, tmp_path):
     import keras
 

@@ -172,6 +172,10 @@ class TrainConfig(StageConfig):
     validation_steps: int | None = Field(None, ge=1, description="Cap on validation steps per epoch.")
     shuffle_buffer: int = Field(256, ge=1, description="Samples held in the shuffle buffer.")
     seed: int = 0
+    deterministic: bool = Field(
+        True,
+        description="Same seed, same model: deterministic TF ops and input order (a little slower).",
+    )
     tensorboard: bool = True
     reef_decision: Literal["threshold", "logistic", "none"] = "threshold"
     overwrite: bool = Field(False, description="Discard an earlier run made with another configuration.")

@@ -75,8 +75,12 @@ def make_dataset(
     repeat: bool = False,
     shuffle_buffer: int = 256,
     seed: int = 0,
+    deterministic: bool = False,
 ) -> Any:
-    """The ``tf.data.Dataset`` of ``split`` (train: shuffle, augment and repeat)."""
+    """The ``tf.data.Dataset`` of ``split`` (train: shuffle, augment and repeat).
+
+    ``deterministic`` keeps the parallel maps in order, so a seed fixes the batches.
+    """
     import tensorflow as tf
 
     pcs = pieces(store, split)
@@ -125,13 +129,14 @@ def make_dataset(
     ds = tf.data.Dataset.from_tensor_slices(pcs)
     if shuffle:
         ds = ds.shuffle(max(len(pcs), 1), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(_tf_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle).unbatch()
+    ordered = deterministic or not shuffle
+    ds = ds.map(_tf_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=ordered).unbatch()
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
     if augment is not None and augment.enabled:
         from reefdask.train.augment import make_augment
 
-        ds = ds.map(make_augment(augment, b), num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
+        ds = ds.map(make_augment(augment, b), num_parallel_calls=tf.data.AUTOTUNE, deterministic=ordered)
     ds = ds.batch(batch_size, drop_remainder=shuffle)
     if repeat:
         ds = ds.repeat()

@@ -101,6 +101,10 @@ def _fit(cfg: TrainConfig, out: Path, model_path: Path) -> TrainResult:
     from reefdask.train.store import open_samples
 
     keras.utils.set_random_seed(cfg.seed)
+    if cfg.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     store = open_samples(cfg.samples)
     attrs = store.attrs
     schema = ClassSchema.from_dict(attrs["schema"])
@@ -127,6 +131,7 @@ def _fit(cfg: TrainConfig, out: Path, model_path: Path) -> TrainResult:
         repeat=True,
         shuffle_buffer=cfg.shuffle_buffer,
         seed=cfg.seed,
+        deterministic=cfg.deterministic,
     )
     val_steps = cfg.validation_steps or steps_for(store, "validation", cfg.batch_size, False)
     val_ds = make_dataset(store, "validation", scaler, batch_size=cfg.batch_size, repeat=True)
