@@ -208,8 +208,11 @@ class ModelPlugin(WorkerPlugin):
 
     def setup(self, worker: Any) -> None:
         """Set TensorFlow's threads from the worker's cores, then load the model (called by distributed)."""
+        import dask
+
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        configure_threads(max(1, cores // max(1, worker.state.nthreads)))
+        n = dask.config.get("reefdask.predict.tf-threads", None)
+        configure_threads(int(n) if n else max(1, cores // max(1, worker.state.nthreads)))
         load_model(self.model_url, self.fingerprint, self.storage_options)
 
     # no teardown: re-registering the plugin (every ``predict`` call does) must not
