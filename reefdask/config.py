@@ -83,7 +83,8 @@ def load_config(source: str | Path | dict[str, Any], model: type[T]) -> T:
         try:
             data = yaml.safe_load(read_bytes(where)) or {}
         except yaml.YAMLError as err:
-            raise ConfigError(f"{where} is not valid YAML: {err}. Fix the syntax at the place shown.") from err
+            hint = "Fix the syntax at the place shown."
+            raise ConfigError(f"{where} is not valid YAML: {err}. {hint}") from err
         if not isinstance(data, dict):
             raise ConfigError(f"{where} must hold a mapping of keys to values, not {type(data).__name__}.")
     try:

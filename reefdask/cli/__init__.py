@@ -34,15 +34,8 @@ def _root(
     """Map coral reefs from satellite imagery with Dask."""
 
 
-# command groups register themselves on `app` when imported
-from reefdask.cli import core  # noqa: E402, F401
-from reefdask.cli import train  # noqa: E402, F401
-from reefdask.cli import calval  # noqa: E402, F401
-from reefdask.cli import globalmap  # noqa: E402, F401
-from reefdask.cli import cluster  # noqa: E402, F401
-from reefdask.cli import predict  # noqa: E402, F401
-from reefdask.cli import ingest  # noqa: E402, F401
-from reefdask.cli import acquire  # noqa: E402, F401
+# command groups register themselves on `app` when imported, in pipeline order (the --help order)
+from reefdask.cli import core, acquire, ingest, train, predict, calval, globalmap, cluster  # noqa: E402, F401, I001
 
 
 def main() -> None:
