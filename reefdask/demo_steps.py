@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reefdask.demo_plan import REGION, DemoPlan, samples_config, train_config
+from reefdask.grid import Quad
 
 __all__ = [
     "synth",
@@ -37,7 +38,7 @@ def synth(p: DemoPlan) -> dict[str, Any]:
     files = [p.image(q, b) for q in p.quads] + [p.label(q, b) for q in p.quads] + [p.image(p.corrupt, b)]
     if all(f.exists() for f in files):
         return {"summary": f"{len(p.quads)} + 1 corrupt quads already in {b} (reused)", "reused": True}
-    kinds = {p.no_reef: "no_reef"}
+    kinds: dict[Quad | str, str] = {p.no_reef: "no_reef"}
     made = synth_quads(b, quads=p.quads, size=p.size, seed=p.seed, region=REGION, kinds=kinds)
     write_corrupt_quad(p.image(p.corrupt, b), p.corrupt, size=p.size, seed=p.seed)
     return {

@@ -72,7 +72,7 @@ def _template(plan: PredictionPlan) -> tuple[Any, dict[str, Any]]:
         coords[dim] = da.coords[dim].values if dim in da.coords else np.arange(size)
     if "spatial_ref" in da.coords:
         coords["spatial_ref"] = da.coords["spatial_ref"]
-    p_attrs = {
+    p_attrs: dict[str, Any] = {
         "long_name": "class probability",
         "units": "percent" if fill == 255 else "1",
         "grid_mapping": "spatial_ref",

@@ -148,7 +148,7 @@ def _plain(x: Any, n: int, filters: int, spec: ArchSpec, L: Any) -> Any:
 
 
 def _dense(x: Any, n: int, filters: int, spec: ArchSpec, L: Any) -> Any:
-    outputs = []
+    outputs: list[Any] = []
     for i in range(n):
         inp = x if i == 0 else L.Concatenate()([x, *outputs])
         outputs.append(_conv(inp, filters, spec, L))

@@ -77,8 +77,9 @@ def train(cfg: TrainConfig) -> TrainResult:
                 )
             for p in ("checkpoint", "tensorboard", "report"):
                 shutil.rmtree(out / p, ignore_errors=True)
-            for p in (model_path, Path(card_url(str(model_path))), out / "history.json", out / "scaler.json"):
-                p.unlink(missing_ok=True)
+            card_path = Path(card_url(str(model_path)))
+            for stale in (model_path, card_path, out / "history.json", out / "scaler.json"):
+                stale.unlink(missing_ok=True)
         elif model_path.exists() and Path(card_url(str(model_path))).exists():
             card = ModelCard.load(card_url(str(model_path)))
             hist = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []

@@ -183,10 +183,11 @@ def _fill_chunk(
                 f, valid = rd.features(sel[k, 1], sel[k, 2], size)
                 lab = rd.labels(sel[k, 1], sel[k, 2], size, lut)
                 lab[~valid] = 255  # no imagery, no label
-                if feats is None:
+                if feats is None or resp is None:
                     feats = np.empty((len(sel), *f.shape), f.dtype)
                     resp = np.empty((len(sel), *lab.shape), "uint8")
                 feats[k], resp[k] = f, lab
+    assert feats is not None and resp is not None  # sel is never empty here
     stop = start + len(sel)
     g["features"][start:stop] = feats
     g["responses"][start:stop] = resp
