@@ -10,31 +10,9 @@ import rasterio
 from typer.testing import CliRunner
 
 from reefdask.cli import app
-from reefdask.predict.testing import scene_array, tiny_fcn
+from reefdask.predict.testing import scene_array, tiny_fcn, write_tif
 
 pytestmark = pytest.mark.tf
-
-
-def write_tif(path, img):
-    b, h, w = img.shape
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=w,
-        height=h,
-        count=b,
-        dtype="uint8",
-        nodata=0,
-        crs="EPSG:3857",
-        transform=rasterio.Affine(10, 0, 0, 0, -10, 0),
-        tiled=True,
-        blockxsize=32,
-        blockysize=32,
-        compress="deflate",
-    ) as f:
-        f.write(img)
-    return str(path)
 
 
 def test_predict_then_status(tmp_path):

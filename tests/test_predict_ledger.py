@@ -11,7 +11,7 @@ import rasterio
 from reefdask.errors import FingerprintMismatchError
 from reefdask.predict import Ledger, plan_prediction, predict, prediction_status
 from reefdask.predict.ledger import ChunkRecord
-from reefdask.predict.testing import as_imagery, scene_array, tiny_fcn
+from reefdask.predict.testing import as_imagery, scene_array, tiny_fcn, write_tif
 
 pytestmark = pytest.mark.tf
 
@@ -115,29 +115,6 @@ def _corrupt_tile(path: str, row: int, col: int) -> bytes:
         f.seek(offset)
         f.write((b"\xff\x00garbage" * (size // 9 + 1))[:size])
     return original
-
-
-def write_tif(path: str, img: np.ndarray, block: int = 32) -> str:
-    b, h, w = img.shape
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=w,
-        height=h,
-        count=b,
-        dtype="uint8",
-        nodata=0,
-        crs="EPSG:3857",
-        transform=rasterio.Affine(10, 0, 0, 0, -10, 0),
-        tiled=True,
-        blockxsize=block,
-        blockysize=block,
-        compress="deflate",
-        interleave="pixel",
-    ) as f:
-        f.write(img)
-    return path
 
 
 def test_unreadable_block_is_recorded_failed_and_retried(model, tmp_path):

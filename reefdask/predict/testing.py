@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_imagery", "fixed_window", "scene_array", "tiny_fcn", "tiny_unet"]
+__all__ = ["as_imagery", "fixed_window", "scene_array", "tiny_fcn", "tiny_unet", "write_tif"]
 
 
 def tiny_fcn(
@@ -121,3 +121,17 @@ def as_imagery(img: Any, *, nodata: int = 0, name: str = "test", crs: str = "EPS
         name=name,
     )
     return da.rio.write_crs(crs)
+
+
+def write_tif(path: Any, img: np.ndarray, block: int = 32) -> str:
+    """Write ``(band, y, x)`` uint8 imagery as a tiled, DEFLATE GeoTIFF (nodata 0, 10 m pixels)."""
+    import rasterio
+
+    b, h, w = img.shape
+    with rasterio.open(
+        path, "w", driver="GTiff", width=w, height=h, count=b, dtype="uint8", nodata=0, crs="EPSG:3857",
+        transform=rasterio.Affine(10, 0, 0, 0, -10, 0), tiled=True, blockxsize=block, blockysize=block,
+        compress="deflate", interleave="pixel",
+    ) as f:  # fmt: skip
+        f.write(img)
+    return str(path)

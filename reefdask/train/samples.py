@@ -146,7 +146,9 @@ def build_samples(cfg: SamplesConfig, *, client: Any = None) -> SampleReport:
     chosen = _select(cand, hist, ok, cfg, len(infos), schema.codes)
     order = _order(chosen, folds, cfg)
     sel, sel_folds = cand[order], folds[order]
-    _write(cfg, infos, sel, sel_folds, schema, lut, chash, client)
+    from reefdask.train.sample_writer import write_store
+
+    write_store(cfg, infos, sel, sel_folds, schema, lut, chash, client, version=__version__)
     per_scene = {i.name: int((sel[:, 0] == k).sum()) for k, i in enumerate(infos)}
     rejected = {r: int((reasons == k).sum()) for k, r in enumerate(_REASONS)}
     return SampleReport(
@@ -322,18 +324,3 @@ def _order(chosen: np.ndarray, folds: np.ndarray, cfg: SamplesConfig) -> np.ndar
     rng = np.random.default_rng(cfg.seed + 2)
     shuffled = chosen[rng.permutation(len(chosen))]
     return shuffled[np.argsort(folds[shuffled], kind="stable")]
-
-
-def _write(
-    cfg: SamplesConfig,
-    infos: list[SceneInfo],
-    sel: np.ndarray,
-    folds: np.ndarray,
-    schema: Any,
-    lut: np.ndarray,
-    chash: str,
-    client: Any,
-) -> None:
-    from reefdask.train import sample_writer
-
-    sample_writer.write_store(cfg, infos, sel, folds, schema, lut, chash, client, version=__version__)
