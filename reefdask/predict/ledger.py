@@ -34,7 +34,7 @@ from typing import Any
 
 from reefdask.storage import filesystem, join, write_bytes_atomic
 
-__all__ = ["LEDGER_DIR", "STATUSES", "ChunkRecord", "Ledger"]
+__all__ = ["LEDGER_DIR", "STATUSES", "ChunkRecord", "Ledger", "PredictionStatus", "status_html"]
 
 LEDGER_DIR = "_ledger"
 #: chunk statuses, strongest first
@@ -154,6 +154,74 @@ class Ledger:
         fs, path = filesystem(self.prefix, self.storage_options)
         if fs.exists(path):
             fs.rm(path, recursive=True)
+
+    def counts(self) -> dict[str, int]:
+        """Chunks per status (one listing)."""
+        found = list(self.statuses().values())
+        return {s: found.count(s) for s in STATUSES}
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.store!r})"
+
+    def _repr_html_(self) -> str:
+        """Counts per status and failure reasons, read now (one listing, plus one read per failure)."""
+        counts = self.counts()
+        return status_html("Ledger", self.store, counts, sum(counts.values()), self.failures())
+
+
+class PredictionStatus(dict):  # type: ignore[type-arg]
+    """The result of :func:`reefdask.predict.prediction_status`: a dict that prints and renders.
+
+    A plain JSON-friendly dict (keys ``store``, ``scene``, ``fingerprint``, ``config_hash``,
+    ``model``, ``total``, ``counts``, ``failures``), as before, plus ``__str__`` and ``_repr_html_``.
+    """
+
+    def __str__(self) -> str:
+        c = self.get("counts", {})
+        counts = ", ".join(f"{c.get(s, 0)} {s}" for s in (*STATUSES, "pending"))
+        lines = [
+            f"{self.get('store')}: {counts} of {self.get('total')} chunks "
+            f"(scene {self.get('scene')}, fingerprint {self.get('fingerprint')})"
+        ]
+        lines += [f"  failed chunk {k}: {why}" for k, why in self.get("failures", {}).items()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        about = {k: self.get(k) for k in ("scene", "model", "fingerprint", "config_hash")}
+        return status_html(
+            "Prediction status", str(self.get("store")), self.get("counts", {}), self.get("total"),
+            self.get("failures", {}), about,
+        )  # fmt: skip
+
+
+def status_html(
+    kind: str,
+    store: str,
+    counts: dict[str, int],
+    total: int | None,
+    failures: dict[Any, str],
+    about: dict[str, Any] | None = None,
+) -> str:
+    """HTML of a store's chunk statuses: a share bar, counts per status, failed chunks with reasons."""
+    from reefdask._html import block, esc, fields, section, table
+
+    total = total or 0
+    order = [s for s in (*STATUSES, "pending") if s in counts or s != "pending"]
+    colors = {"done": "#2ca02c", "skipped": "#7f7f7f", "failed": "#d62728", "pending": "#dddddd"}
+    bar = "".join(
+        f'<span title="{esc(s)}" style="display:inline-block;height:8px;'
+        f'width:{200 * counts.get(s, 0) // total}px;background:{colors[s]}"></span>'
+        for s in order
+        if total and counts.get(s, 0)
+    )
+    rows = [[s, counts.get(s, 0), 100.0 * counts.get(s, 0) / total if total else None] for s in order]
+    parts = [f"<div>{bar}</div>", table(["status", "chunks", "%"], [*rows, ["total", total, None]])]
+    if about:
+        parts.append(fields(about))
+    if failures:
+        fails = [[f"{k[0]}-{k[1]}" if isinstance(k, tuple) else k, w] for k, w in sorted(failures.items())]
+        parts.append(section(f"{len(failures)} failed chunk(s)", table(["chunk", "reason"], fails)))
+    return block(kind, store, *parts)
 
 
 def _invalidate(fs: Any, path: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from reefdask import __version__
 from reefdask.predict.engine import ChunkTask, RunContext, SourceBlock, run_chunk
-from reefdask.predict.ledger import Ledger
+from reefdask.predict.ledger import Ledger, PredictionStatus
 from reefdask.predict.output import ensure_template, read_provenance, zarr_kwargs
 from reefdask.predict.plan import PredictionPlan, new_run_id, plan_prediction
 
@@ -58,6 +58,12 @@ class PredictionSummary:
         ]
         lines += [f"  failed chunk {r}-{col}: {why}" for (r, col), why in sorted(self.failures.items())]
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from reefdask.predict.ledger import status_html
+
+        about = {"fingerprint": self.fingerprint, "run": self.run_id, "computed by this run": self.computed}
+        return status_html("Prediction summary", self.store, self.counts, self.total, self.failures, about)
 
 
 def _template(plan: PredictionPlan) -> tuple[Any, dict[str, Any]]:
@@ -233,8 +239,11 @@ def summarize(plan: PredictionPlan, run_id: str = "", computed: int = 0) -> Pred
     )
 
 
-def prediction_status(store: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Offline progress of an output store from its attributes and ledger (no model needed)."""
+def prediction_status(store: str, storage_options: dict[str, Any] | None = None) -> PredictionStatus:
+    """Offline progress of an output store from its attributes and ledger (no model needed).
+
+    A :class:`~reefdask.predict.ledger.PredictionStatus`: a plain dict that also prints and renders.
+    """
     from reefdask.errors import StoreError
 
     prov = read_provenance(store, storage_options)
@@ -248,7 +257,7 @@ def prediction_status(store: str, storage_options: dict[str, Any] | None = None)
     statuses = ledger.statuses()
     counts = {s: sum(1 for v in statuses.values() if v == s) for s in ("done", "skipped", "failed")}
     counts["pending"] = ny * nx - sum(counts.values())
-    return {
+    status = {
         "store": store,
         "scene": prov.get("scene"),
         "fingerprint": prov.get("fingerprint"),
@@ -258,6 +267,7 @@ def prediction_status(store: str, storage_options: dict[str, Any] | None = None)
         "counts": counts,
         "failures": {f"{r}-{c}": why for (r, c), why in sorted(ledger.failures().items())},
     }
+    return PredictionStatus(status)
 
 
 def predict(
