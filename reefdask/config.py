@@ -52,7 +52,7 @@ class SynthConfig(StageConfig):
     seed: int = Field(0, description="Seed: the same seed gives the same bytes.")
     size: int = Field(512, ge=16, le=4096, description="Pixels per quad side (4096 = full resolution).")
     region: str = Field("belize", description="Region folder name, as the providers name them.")
-    origin: str | None = Field(None, description="Quad id of the block's south-west quad.")
+    origin: str | None = Field(None, description="Quad id of the block's north-west quad.")
 
 
 class IngestConfig(StageConfig):

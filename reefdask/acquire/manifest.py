@@ -76,14 +76,16 @@ class Source(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1)
-    kind: Kind
+    name: str = Field(min_length=1, description="name of the source in reports and the verification records")
+    kind: Kind = Field(description="what it holds; also the default destination subfolder")
     url: str | None = Field(None, description="prefix to search (gs://, local folder, ...)")
     pattern: str = Field("**/*.tif", description="glob relative to url")
     urls: list[str] = Field(default_factory=list, description="explicit file URLs (HTTP(S) or any)")
     format: Literal["raster", "vector"] | None = Field(None, description="for labels: raster or vector")
     dest: str | None = Field(None, description="subfolder of the destination (default: kind)")
-    storage_options: dict[str, Any] = Field(default_factory=dict)
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict, description="fsspec options of the source (token, project, endpoint...)"
+    )
     filters: Filters = Field(default_factory=Filters)
 
     @model_validator(mode="after")
@@ -107,8 +109,8 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    destination: str = Field(min_length=1)
-    sources: list[Source] = Field(min_length=1)
+    destination: str = Field(min_length=1, description="folder or fsspec URL that receives every source")
+    sources: list[Source] = Field(min_length=1, description="places to copy from (see Source)")
     workers: int = Field(8, ge=1, le=256, description="parallel copies (Dask threads)")
     retries: int = Field(4, ge=0, le=20, description="retries on transient errors")
     backoff: float = Field(0.5, ge=0, description="first retry delay in seconds, doubled each time")

@@ -56,7 +56,7 @@ class ImageryStep(StageConfig):
 class LabelSource(StageConfig):
     """One layer of labels, burnt in order (later layers on top of earlier ones)."""
 
-    kind: Literal["vector", "raster"]
+    kind: Literal["vector", "raster"] = Field(description="Vector polygons to rasterize, or label rasters.")
     path: str = Field(description="Vector file (GeoJSON, Shapefile, GeoPackage) or glob of label rasters.")
     layer: str | None = Field(None, description="Layer of a multi-layer vector file.")
     attribute: str | None = Field(None, description="Vector attribute that holds the class.")
@@ -96,14 +96,14 @@ class LabelsStep(StageConfig):
 class BoundariesStep(StageConfig):
     """Sampling boundaries: non-land buffered by ``buffer_m`` metres, from cleaned labels."""
 
-    output: str
+    output: str = Field(description="Folder that receives one boundary raster per label quad.")
     buffer_m: float = Field(64.0, ge=0, description="Buffer around non-land, in metres (reference: 64).")
 
 
 class EdgesStep(StageConfig):
     """Optional edge classes: thick boundaries between coarse classes, for experiments."""
 
-    output: str
+    output: str = Field(description="Folder that receives one edge-class raster per label quad.")
     width_px: int = Field(3, ge=1, le=64, description="Edge thickness in pixels (reference: 3).")
     level: str = Field("coarse", description="Schema level whose classes meet at edges.")
     code_base: int = Field(100, ge=15, le=30000, description="Edge codes are code_base + 1, + 2, ...")

@@ -141,10 +141,10 @@ class ArchSpec(StageConfig):
 class AugmentConfig(StageConfig):
     """Random augmentation in the input pipeline (training folds only)."""
 
-    enabled: bool = True
-    flips: bool = True
-    rotations: bool = True
-    transposes: bool = True
+    enabled: bool = Field(True, description="Augment at all (false: windows go to the model as stored).")
+    flips: bool = Field(True, description="Random horizontal and vertical flips.")
+    rotations: bool = Field(True, description="Random 90-degree rotations.")
+    transposes: bool = Field(True, description="Random transposes (swap y and x).")
     brightness: float = Field(0.1, ge=0, description="Max additive shift, in scaled units.")
     contrast: float = Field(0.1, ge=0, description="Max relative contrast change.")
     color_shift: float = Field(0.05, ge=0, description="Max per-band additive shift.")
@@ -159,11 +159,13 @@ class TrainConfig(StageConfig):
     outdir: str = Field(description="Folder that receives model.keras, its card, history and checkpoints.")
     name: str = Field("model", description="Model name (file stem).")
     architecture: ArchSpec = Field(default_factory=ArchSpec)
-    scaler: Literal["none", "standard", "minmax", "robust", "quantile"] = "robust"
+    scaler: Literal["none", "standard", "minmax", "robust", "quantile"] = Field(
+        "robust", description="Per-band scaling fitted on the training fold; it travels in the model card."
+    )
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    epochs: int = Field(100, ge=1)
-    batch_size: int = Field(8, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
+    epochs: int = Field(100, ge=1, description="Most epochs to train (early stopping may end sooner).")
+    batch_size: int = Field(8, ge=1, description="Windows per training batch.")
+    learning_rate: float = Field(1e-3, gt=0, description="Initial learning rate of the optimizer.")
     patience: int = Field(10, ge=1, description="Early stopping patience (epochs).")
     min_delta: float = Field(1e-4, ge=0, description="Smallest val_loss improvement that counts.")
     lr_patience: int = Field(5, ge=1, description="Epochs without improvement before the LR is reduced.")
@@ -171,13 +173,15 @@ class TrainConfig(StageConfig):
     steps_per_epoch: int | None = Field(None, ge=1, description="Cap on training steps per epoch.")
     validation_steps: int | None = Field(None, ge=1, description="Cap on validation steps per epoch.")
     shuffle_buffer: int = Field(256, ge=1, description="Samples held in the shuffle buffer.")
-    seed: int = 0
+    seed: int = Field(0, description="Seed of weights, shuffling and augmentation.")
     deterministic: bool = Field(
         True,
         description="Same seed, same model: deterministic TF ops and input order (a little slower).",
     )
-    tensorboard: bool = True
-    reef_decision: Literal["threshold", "logistic", "none"] = "threshold"
+    tensorboard: bool = Field(True, description="Write TensorBoard logs under outdir/tensorboard.")
+    reef_decision: Literal["threshold", "logistic", "none"] = Field(
+        "threshold", description="Reef / not-reef decision fitted on held-out probabilities (none: skip)."
+    )
     overwrite: bool = Field(False, description="Discard an earlier run made with another configuration.")
 
 
