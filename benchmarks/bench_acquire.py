@@ -210,6 +210,20 @@ def bench(kind: str, n: int, size: int, workers: int, latency_ms: float) -> dict
     }
 
 
+def headline(result: dict) -> list[dict]:
+    """Headline figures for ``benchmarks.run``: per emulator and latency, first copy vs gcsfs and rerun."""
+    out = []
+    for r in result["results"]:
+        where = f"{r['quads']} quads, {r['emulator']} +{r['latency_ms']:g} ms"
+        out.append(dict(name=f"acquire vs sequential gcsfs copy, {where}: speed-up",
+                        value=r["reefdask_first_run_s"], baseline=r["baseline_sequential_gcsfs_s"], unit="s",
+                        ratio=r["speedup_vs_baseline"], target=None))  # fmt: skip
+        out.append(dict(name=f"acquire rerun on a complete copy vs first run, {where}: fraction",
+                        value=r["reefdask_rerun_s"], baseline=r["reefdask_first_run_s"], unit="s",
+                        ratio=r["rerun_fraction_of_first"], target="<= 0.05"))  # fmt: skip
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="8 small quads")
@@ -239,10 +253,13 @@ def main() -> None:
                 f"fsync off {r['reefdask_first_run_fsync_off_s']:.2f} s, x{r['speedup_fsync_off']:.2f})"
                 f" | rerun {r['reefdask_rerun_s']:.3f} s = {100 * r['rerun_fraction_of_first']:.1f} %"
             )
-    out = Path(__file__).resolve().parent / "results" / "acquire.json"
+    folder = os.environ.get("REEFDASK_BENCH_RESULTS") or Path(__file__).resolve().parent / "results"
+    out = Path(folder) / "acquire.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = "python -m benchmarks.bench_acquire " + " ".join(sys.argv[1:])
-    out.write_text(json.dumps({"command": cmd, "cpus": os.cpu_count(), "results": results}, indent=2) + "\n")
+    result = {"command": cmd, "cpus": os.cpu_count(), "results": results}
+    result["headline"] = headline(result)
+    out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written {out}")
 
 

@@ -32,7 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
+RESULTS_DIR = os.environ.get("REEFDASK_BENCH_RESULTS") or Path(__file__).resolve().parent / "results"
+RESULTS = Path(RESULTS_DIR) / "ingest.json"
 
 
 def make_quads(root: Path, n: int, size: int, seed: int = 0) -> list[str]:
@@ -236,6 +237,24 @@ def run(quick: bool, repeat: int = 2, workdir: Path | None = None) -> dict:
     return result
 
 
+def headline(result: dict) -> list[dict]:
+    """Headline figures for ``benchmarks.run``: ingest throughput vs gdal_translate copies (ratios only)."""
+    ph = result["phases"]
+    what = f"ingest into Zarr vs gdal_translate copy, {result['quads']} x {result['size']}² quads"
+    rows = [
+        ("zlib/DEFLATE vs DEFLATE", "reefdask-deflate", "gdal_translate", "ratio_deflate_vs_gdal_translate"),
+        ("zstd vs DEFLATE", "reefdask-zstd", "gdal_translate", "ratio_zstd_vs_gdal_translate"),
+        ("zstd vs ZSTD", "reefdask-zstd", "gdal_translate-zstd", "ratio_zstd_vs_gdal_translate_zstd"),
+        ("zlib/DEFLATE vs DEFLATE with ALL_CPUS", "reefdask-deflate", "gdal_translate-threads",
+         "ratio_deflate_vs_gdal_translate_threads"),
+    ]  # fmt: skip
+    return [
+        dict(name=f"{what}, {how}", value=ph[ours]["mb_per_s"], baseline=ph[theirs]["mb_per_s"], unit="MB/s",
+             ratio=result[key], target=None)
+        for how, ours, theirs, key in rows
+    ]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="4 quads of 1024 px instead of 8 of 2048 px")
@@ -249,6 +268,7 @@ def main() -> None:
         print(json.dumps(phase(args.phase, args.sources or [], args.out, args.chunk)))
         return
     result = run(args.quick, args.repeat)
+    result["headline"] = headline(result)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(
