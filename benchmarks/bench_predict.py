@@ -36,7 +36,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-RESULTS = Path(__file__).resolve().parent / "results" / "predict.json"
+RESULTS_DIR = os.environ.get("REEFDASK_BENCH_RESULTS") or Path(__file__).resolve().parent / "results"
+RESULTS = Path(RESULTS_DIR) / "predict.json"
 
 
 def _block(block_info=None):
@@ -161,6 +162,7 @@ def main() -> None:
         _tiles_windows_resume(results, unet, da, work)
     if "memory" in phases:
         _memory(results, tiny, work, mem_sizes)
+    results["headline"] = headline(results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2))
     shutil.rmtree(work, ignore_errors=True)
@@ -213,6 +215,28 @@ def _memory(results: dict, tiny: str, work: Path, sizes: list[int]) -> None:
     print(f"memory          : peak RSS {small['peak_rss_mb']} MB ({small['size']}^2) vs "
           f"{large['peak_rss_mb']} MB ({large['size']}^2) -> {ratio:.2f}x (target <= 1.2)")  # fmt: skip
 
+
+def headline(result: dict) -> list[dict]:
+    """Headline figures for ``benchmarks.run``, from the phases present, with the issue's targets."""
+    out = []
+    if e := result.get("engine_vs_bare"):
+        layout = f"{e['workers']} worker(s) x {e['worker_threads']} thread(s)"
+        out.append(dict(name=f"predict: engine on LocalCluster ({layout}) vs bare model loop, {e['scene']}², "
+                        "throughput", value=e["engine_s"], baseline=e["bare_s"], unit="s",
+                        ratio=e["throughput_ratio"], target=e["target"]))  # fmt: skip
+    if t := result.get("tiles_vs_windows"):
+        out.append(dict(name=f"predict: tiles (1024 + 64 halo) vs legacy 256/128 windows, {t['scene']}², "
+                        "speed-up", value=t["tiles_s"], baseline=t["windows_s"], unit="s", ratio=t["speedup"],
+                        target=t["target"]))  # fmt: skip
+    if r := result.get("resume"):
+        out.append(dict(name=f"predict: rerun of a finished prediction vs the run, {r['scene']}², fraction",
+                        value=r["rerun_s"], baseline=r["full_s"], unit="s", ratio=r["fraction"],
+                        target=r["target"]))  # fmt: skip
+    if m := result.get("memory"):
+        out.append(dict(name=f"predict: peak RSS, {m['large']['size']}² vs {m['small']['size']}² scene",
+                        value=m["large"]["peak_rss_mb"], baseline=m["small"]["peak_rss_mb"], unit="MB",
+                        ratio=m["ratio"], target=m["target"]))  # fmt: skip
+    return out
 
 if __name__ == "__main__":
     main()
