@@ -30,7 +30,7 @@ lint: $(VENV)/.stamp-dev
 	$(BIN)/mypy reefdask
 
 bench: $(VENV)/.stamp-dev
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .hypothesis
