@@ -221,19 +221,19 @@ def headline(result: dict) -> list[dict]:
     out = []
     if e := result.get("engine_vs_bare"):
         layout = f"{e['workers']} worker(s) x {e['worker_threads']} thread(s)"
-        out.append(dict(name=f"predict: engine on LocalCluster ({layout}) vs bare model loop, {e['scene']}², "
+        out.append(dict(name=f"engine on LocalCluster ({layout}) vs bare model loop, {e['scene']}², "
                         "throughput", value=e["engine_s"], baseline=e["bare_s"], unit="s",
                         ratio=e["throughput_ratio"], target=e["target"]))  # fmt: skip
     if t := result.get("tiles_vs_windows"):
-        out.append(dict(name=f"predict: tiles (1024 + 64 halo) vs legacy 256/128 windows, {t['scene']}², "
+        out.append(dict(name=f"tiles (1024 + 64 halo) vs legacy 256/128 windows, {t['scene']}², "
                         "speed-up", value=t["tiles_s"], baseline=t["windows_s"], unit="s", ratio=t["speedup"],
                         target=t["target"]))  # fmt: skip
     if r := result.get("resume"):
-        out.append(dict(name=f"predict: rerun of a finished prediction vs the run, {r['scene']}², fraction",
+        out.append(dict(name=f"rerun of a finished prediction vs the run, {r['scene']}², fraction",
                         value=r["rerun_s"], baseline=r["full_s"], unit="s", ratio=r["fraction"],
                         target=r["target"]))  # fmt: skip
     if m := result.get("memory"):
-        out.append(dict(name=f"predict: peak RSS, {m['large']['size']}² vs {m['small']['size']}² scene",
+        out.append(dict(name=f"peak RSS, {m['large']['size']}² vs {m['small']['size']}² scene",
                         value=m["large"]["peak_rss_mb"], baseline=m["small"]["peak_rss_mb"], unit="MB",
                         ratio=m["ratio"], target=m["target"]))  # fmt: skip
     return out
