@@ -161,11 +161,11 @@ def _git(*args: str) -> str | None:
 
 
 def _written(path: Path) -> str:
-    """When ``path`` was written: its commit date when git holds it unchanged, else its mtime."""
+    """When ``path`` was written: its last commit (date, hash) when git holds it unchanged, else its mtime."""
     if path.resolve().is_relative_to(ROOT) and _git("status", "--porcelain", "--", str(path)) == "":
-        committed = _git("log", "-1", "--format=%cI", "--", str(path))
+        committed = _git("log", "-1", "--format=%cI (commit %h)", "--", str(path))
         if committed:
-            return f"{committed} (commit)"
+            return committed
     return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds") + " (file)"
 
 
