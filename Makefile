@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ lint: $(VENV)/.stamp-dev
 
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# rewrite the generated reference pages docs/cli.md and docs/config.md (tests/test_docs.py checks them)
+docs: $(VENV)/.stamp-cpu
+	$(BIN)/python -m reefdask.docgen docs/
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .hypothesis
