@@ -22,7 +22,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["block", "esc", "fields", "fmt", "pre", "section", "table"]
+__all__ = ["Markup", "block", "esc", "fields", "fmt", "pre", "section", "swatch", "table"]
 
 _FONT = "font-family:var(--jp-code-font-family,monospace);font-size:12px"
 _TABLE = "border-collapse:collapse;margin:2px 0 6px 0"
@@ -31,9 +31,23 @@ _NUM = "padding:1px 8px;text-align:right"
 _TEXT = "padding:1px 8px;text-align:left"
 
 
+class Markup(str):
+    """HTML built already (by these helpers): table cells insert it as it is, unescaped."""
+
+    __slots__ = ()
+
+
 def esc(value: Any) -> str:
-    """``str(value)`` with ``<``, ``>``, ``&`` and quotes escaped."""
+    """``str(value)`` with ``<``, ``>``, ``&`` and quotes escaped (:class:`Markup` passes as it is)."""
+    if isinstance(value, Markup):
+        return str(value)
     return html.escape(str(value), quote=True)
+
+
+def swatch(color: str, label: Any) -> Markup:
+    """A small colour square before an (escaped) label."""
+    square = f'<span style="display:inline-block;width:10px;height:10px;background:{esc(color)}"></span>'
+    return Markup(f"{square} {esc(label)}")
 
 
 def fmt(value: Any, digits: int = 4) -> str:

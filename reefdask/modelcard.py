@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from reefdask.errors import ModelError
 from reefdask.nodata import MODEL_NODATA
 
-__all__ = ["ModelCard", "card_url", "read_card"]
+__all__ = ["ModelCard", "card_html", "card_url", "read_card"]
 
 _SCALER_KINDS = ("none", "robust", "standard", "minmax", "affine", "quantile")
 
@@ -113,6 +113,9 @@ class ModelCard(BaseModel):
             return list(ClassSchema.from_dict(self.classes).codes)
         return None if self.class_codes is None else list(self.class_codes)
 
+    def _repr_html_(self) -> str:
+        return card_html(self)
+
     def save(self, model: str, storage_options: dict[str, Any] | None = None) -> str:
         """Write the card beside ``model`` (a ``.keras`` path or URL); return the card's URL."""
         from reefdask.storage import write_bytes_atomic
@@ -148,3 +151,54 @@ def read_card(model: str, storage_options: dict[str, Any] | None = None) -> Mode
 
     url = card_url(model)
     return ModelCard.load(url, storage_options) if exists(url, storage_options) else None
+
+
+def card_html(card: ModelCard) -> str:
+    """The notebook view of a card: inputs, scaler per band, classes (with validation scores), metrics."""
+    from reefdask._html import block, fields, section, swatch, table
+
+    extra = card.model_extra or {}
+    arch = extra.get("architecture") or {}
+    decision = extra.get("reef_decision") or {}
+    about = {
+        "bands": ", ".join(str(b) for b in card.bands),
+        "scaler": card.scaler.get("kind"),
+        "nodata encoding": card.nodata_encoding,
+        "architecture": arch.get("name") and f"{arch.get('name')} (filters {arch.get('filters')})",
+        "stride": card.stride,
+        "receptive field (px)": card.receptive_field,
+        "halo (px)": card.halo,
+        "window radius (px)": card.window_radius,
+        "reef decision": decision.get("kind")
+        and f"{decision['kind']} {decision.get('threshold', '')}".strip(),
+        "fingerprint": card.fingerprint,
+        "created": card.created,
+    }
+    parts = [fields(about)]
+    sc = card.scaler
+    if "center" in sc and "scale" in sc:
+        rows = [[b, c, s] for b, c, s in zip(card.bands, sc["center"], sc["scale"], strict=False)]
+        parts.append(
+            section("scaler (x - center) / scale", table(["band", "center", "scale"], rows), open=False)
+        )
+    codes = card.codes() or []
+    names, colors = [str(c) for c in codes], ["#dddddd"] * len(codes)
+    if card.classes is not None:
+        from reefdask.classes import ClassSchema
+
+        schema = ClassSchema.from_dict(card.classes)
+        names, colors = list(schema.names), list(schema.colors)
+    if codes:
+        val = (extra.get("class_metrics") or {}).get("val") or {}
+        keys = [k for k in ("precision", "recall", "f1") if len(val.get(k) or []) == len(codes)]
+        rows = [
+            [code, swatch(color, name), *(val[k][i] for k in keys)]
+            for i, (code, name, color) in enumerate(zip(codes, names, colors, strict=False))
+        ]
+        head = ["code", "class", *(f"val {k}" for k in keys)]
+        parts.append(section(f"{len(codes)} classes", table(head, rows)))
+    if card.metrics:
+        parts.append(section("metrics", table(["metric", "value"], sorted(card.metrics.items())), open=False))
+    if card.versions:
+        parts.append(section("versions", fields(card.versions), open=False))
+    return block("Model card", card.name or "(unnamed)", *parts)

@@ -74,6 +74,11 @@ class Confusion:
             d["area_km2"] = self.area.tolist()
         return d
 
+    def _repr_html_(self) -> str:
+        from reefdask.calval.reprs import confusion_html
+
+        return confusion_html(self)
+
 
 def _lut(labels: np.ndarray, dtype: np.dtype, scale: int, n: int) -> tuple[np.ndarray, int] | None:
     """Table value->``class_index * scale`` (``n * scale`` for others) for small integer dtypes."""

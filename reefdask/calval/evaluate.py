@@ -96,6 +96,11 @@ class Evaluation:
             }
         )
 
+    def _repr_html_(self) -> str:
+        from reefdask.calval.reprs import evaluation_html
+
+        return evaluation_html(self)
+
 
 def _spec(x: Any) -> MapSpec:
     return x if isinstance(x, MapSpec) else MapSpec(url=str(x))

@@ -87,6 +87,11 @@ class StratifiedAccuracy:
         out["counts"] = np.asarray(self.counts).astype(int).tolist()
         return out
 
+    def _repr_html_(self) -> str:
+        from reefdask.calval.reprs import stratified_html
+
+        return stratified_html(self)
+
 
 def _check(counts: Any, stratum_areas: Any) -> tuple[np.ndarray, np.ndarray]:
     n = np.asarray(counts, dtype=np.float64)

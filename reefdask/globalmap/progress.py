@@ -14,7 +14,7 @@ from reefdask.globalmap.leases import Leases, open_versioned_store
 from reefdask.globalmap.plan import read_manifest
 from reefdask.globalmap.state import STATUSES, StatusStore
 
-__all__ = ["COLORS", "progress", "format_progress", "draw_map"]
+__all__ = ["COLORS", "RunProgress", "progress", "format_progress", "progress_html", "draw_map"]
 
 #: colour of each status on the map (``pending``: no status yet)
 COLORS = {
@@ -29,7 +29,17 @@ COLORS = {
 }
 
 
-def progress(run: str, storage_options: dict[str, Any] | None = None, *, window: int = 200) -> dict[str, Any]:
+class RunProgress(dict[str, Any]):
+    """What :func:`progress` returns: a plain JSON-friendly dict that also prints and renders."""
+
+    def __str__(self) -> str:
+        return format_progress(self)
+
+    def _repr_html_(self) -> str:
+        return progress_html(self)
+
+
+def progress(run: str, storage_options: dict[str, Any] | None = None, *, window: int = 200) -> RunProgress:
     """Counts, rate, ETA, leases and failures of the run at ``run`` (JSON-friendly).
 
     ``window``: the rate is measured over the last ``window`` statuses recorded.
@@ -62,7 +72,7 @@ def progress(run: str, storage_options: dict[str, Any] | None = None, *, window:
         if (counts["corrupt"] or counts["missing"])
         else {}
     )
-    return {
+    report = {
         "run": run,
         "fingerprint": manifest.get("fingerprint"),
         "members": manifest.get("members"),
@@ -88,6 +98,7 @@ def progress(run: str, storage_options: dict[str, Any] | None = None, *, window:
         "statuses": {q: s.status for q, s in sorted(listing.items())},
         "leased": sorted(h["key"] for h in live),
     }
+    return RunProgress(report)
 
 
 def format_progress(p: dict[str, Any]) -> str:
@@ -111,6 +122,47 @@ def format_progress(p: dict[str, Any]) -> str:
     for q, f in p["failures"].items():
         lines.append(f"{f['status']} {q}: {f['error']}")
     return "\n".join(lines)
+
+
+def progress_html(p: dict[str, Any]) -> str:
+    """The notebook view of :func:`progress`: share bar, counts, rate and ETA, leases, failures."""
+    from reefdask._html import block, esc, fields, section, swatch, table
+
+    total = max(1, p["total"])
+    counts = p["counts"]
+    bar = "".join(
+        f'<span title="{esc(s)} {n}" style="display:inline-block;height:10px;'
+        f"width:{max(1, 300 * n // total)}px;background:{COLORS.get(s, '#dddddd')};"
+        f'border-right:1px solid #fff"></span>'
+        for s, n in counts.items()
+        if n
+    )
+    rows = [[swatch(COLORS.get(s, "#dddddd"), s), n, 100.0 * n / total] for s, n in counts.items()]
+    rows_html = table(["status", "quads", "%"], [*rows, ["total", p["total"], None]])
+    eta = p.get("eta_seconds")
+    leases = p["leases"]
+    about = {
+        "fingerprint": p.get("fingerprint"),
+        "models": len(p.get("members") or []),
+        "finished": f"{p['finished']} of {p['total']} ({p['percent']:.1f} %)",
+        "rate (quads/h)": p.get("rate_per_hour"),
+        "ETA (h)": None if eta is None else eta / 3600,
+        "leases": f"{leases['live']} live, {leases['expired']} expired",
+    }
+    parts = [f"<div>{bar}</div>", rows_html, fields(about)]
+    if len(p["regions"]) > 1:
+        names = [s for s in counts if any(s in c for c in p["regions"].values())]
+        reg = [[r, *(c.get(s, 0) for s in names)] for r, c in sorted(p["regions"].items())]
+        parts.append(section("per region", table(["region", *names], reg), open=False))
+    if leases["by_owner"]:
+        owners = table(["owner", "leases"], sorted(leases["by_owner"].items()))
+        parts.append(section("leases held", owners, open=False))
+    if p["failures"]:
+        fails = [[q, f.get("status"), f.get("error"), f.get("job")] for q, f in p["failures"].items()]
+        parts.append(
+            section(f"{len(fails)} failed quad(s)", table(["quad", "status", "error", "job"], fails))
+        )
+    return block("Global run", p["run"], *parts)
 
 
 def draw_map(p: dict[str, Any], path: str, storage_options: dict[str, Any] | None = None) -> str:

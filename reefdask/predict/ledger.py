@@ -169,7 +169,7 @@ class Ledger:
         return status_html("Ledger", self.store, counts, sum(counts.values()), self.failures())
 
 
-class PredictionStatus(dict):  # type: ignore[type-arg]
+class PredictionStatus(dict[str, Any]):
     """The result of :func:`reefdask.predict.prediction_status`: a dict that prints and renders.
 
     A plain JSON-friendly dict (keys ``store``, ``scene``, ``fingerprint``, ``config_hash``,

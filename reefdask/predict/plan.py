@@ -11,7 +11,6 @@ call on the whole scene padded by the halo the same way (see the tests).
 
 from __future__ import annotations
 
-import html
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -129,7 +128,9 @@ class PredictionPlan:
         return self.describe()
 
     def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(self.describe())}</pre>"
+        from reefdask._html import pre
+
+        return pre(self.describe())
 
 
 def resolve_imagery(
