@@ -119,7 +119,7 @@ def test_model_card_repr(tmp_path):
         architecture={"name": "unet", "filters": 8},
     )
     card = ModelCard.model_validate_json(card.model_dump_json())  # as read from disk
-    tags, text = parse(card._repr_html_())
+    _, text = parse(card._repr_html_())
     assert EVIL in text and "7a20ae31b49e9642" in text and "unet (filters 8)" in text
     assert "116.5" in text and "0.349" in text and f"{n} classes" in text
     assert f"{schema.codes[4]} {schema.names[4]} 0.5 0.25 0.3333" in text
@@ -133,7 +133,7 @@ def calval_scene(tmp_path_factory):
     from reefdask.calval.testing import make_calval_scene
 
     root = tmp_path_factory.mktemp("calval")
-    scene = make_calval_scene(root)
+    make_calval_scene(root)
     sites = json.loads((root / "sites.geojson").read_text())
     sites["features"][0]["properties"]["name"] = EVIL
     (root / "sites.geojson").write_text(json.dumps(sites))
@@ -194,6 +194,6 @@ def test_global_run_progress_repr(tmp_path):
     p = progress(str(run))
     assert isinstance(p, RunProgress) and json.loads(json.dumps(p, default=str))["total"] == 3
     assert str(p) == format_progress(p)
-    tags, text = parse(p._repr_html_())
+    _, text = parse(p._repr_html_())
     assert str(run) in text and "corrupt 1" in text and "total 3" in text and corrupt in text
     assert f"3 of 3 ({p['percent']:.1f} %)" in text and "3 of 3 (100.0 %)" in text
