@@ -62,7 +62,7 @@ def _wait(url: str, timeout: float = 30.0) -> None:
 def start_emulator(kind: str) -> tuple[subprocess.Popen, str]:
     from reefdask.emulators import start_emulator as _start
 
-    emulator = _start(kind)
+    emulator = _start({"fake-gcs": "fake"}.get(kind, kind))  # the launcher calls fake-gcs-server "fake"
     return emulator.proc, emulator.endpoint
 
 
