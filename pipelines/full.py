@@ -28,7 +28,7 @@ from reefdask.globalmap.config import GlobalConfig
 from reefdask.predict.config import PredictConfig
 from reefdask.train.config import SamplesConfig, TrainConfig
 
-__all__ = ["ORDER", "FullConfig", "apply_settings", "run"]
+__all__ = ["ORDER", "FullConfig", "apply_settings", "cli", "run"]
 
 #: the stages of the chain, in the order they run
 ORDER = ("synth", "acquire", "clean", "ingest", "samples", "train", "predict", "calval", "global")
@@ -145,5 +145,10 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fast", action="store_true", help="Apply the config's fast_settings (CI).")
 
 
+def cli(argv: list[str] | None = None) -> int:
+    """``python -m pipelines.full``: parse ``argv``, validate, run the chain; the exit code."""
+    return main("full", run, __doc__, argv, add_arguments=_arguments, prepare=_with_fast)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main("full", run, __doc__, add_arguments=_arguments, prepare=_with_fast))
+    raise SystemExit(cli())
