@@ -17,6 +17,7 @@ import datetime as dt
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +123,7 @@ def ingest(
     storage_options: dict[str, Any] | None = None,
     compression: str = "zstd",
     batch_size: int = 32,
+    progress: Callable[[str | None, int], None] | None = None,
 ) -> IngestReport:
     """Write rasters into a Zarr v3 cube, one group per scene; skip scenes already complete.
 
@@ -143,6 +145,9 @@ def ingest(
         ``"zstd"`` (default), ``"deflate"`` (zlib, as GeoTIFF's DEFLATE) or ``"none"``.
     batch_size
         Scenes per Dask graph (keeps graphs small for large inventories).
+    progress
+        Called as ``progress(None, n)`` once the ``n`` scenes to write are known, then
+        ``progress(scene_id, n)`` as each of them is written or fails.
 
     Returns
     -------
@@ -177,12 +182,13 @@ def ingest(
             todo[sid] = open_imagery(src, chunks=chunk, storage_options=storage_options)
         except ReefdaskError as err:
             report.failed[sid] = str(err)
+    tick = _once(progress, len(todo))
     if todo:
         _check_compatible(todo, store, storage_options)
         names = list(todo)
         for i in range(0, len(names), max(1, batch_size)):
             batch = {n: todo[n] for n in names[i : i + batch_size]}
-            _run_batch(batch, store, int(chunk), compression, client, storage_options, report)
+            _run_batch(batch, store, int(chunk), compression, client, storage_options, report, tick)
     report.resumed = [sid for sid in report.written if sid in partial]
     report.seconds = time.perf_counter() - started
     return report
@@ -268,6 +274,20 @@ def _template(da: xr.DataArray, sid: str, store: str, chunk: int, compression: s
     )
 
 
+def _once(progress: Callable[[str | None, int], None] | None, total: int) -> Callable[[str], None]:
+    """Announce ``total`` now; return a per-scene tick that reports each scene once."""
+    seen: set[str] = set()
+    if progress is not None:
+        progress(None, total)
+
+    def tick(sid: str) -> None:
+        if progress is not None and sid not in seen:
+            seen.add(sid)
+            progress(sid, total)
+
+    return tick
+
+
 def _mark_complete(store: str, sid: str, opts: Any, _written: Any) -> str:
     """Last write of a scene: runs only after every chunk write of the scene returned."""
     group = zarr.open_group(store, path=sid, mode="r+", storage_options=opts)
@@ -294,6 +314,7 @@ def _run_batch(
     client: Any,
     opts: dict[str, Any] | None,
     report: IngestReport,
+    tick: Callable[[str], None] = lambda sid: None,
 ) -> None:
     zopts = _zopts(store, opts)
     marks = {}
@@ -302,6 +323,7 @@ def _run_batch(
             write = _template(da, sid, store, chunk, compression, opts)
         except ReefdaskError as err:
             report.failed[sid] = str(err)
+            tick(sid)
             continue
         mark = dask.delayed(_mark_complete, pure=False)
         marks[sid] = mark(
@@ -310,13 +332,23 @@ def _run_batch(
     client = _active_client(client)
     outcomes: dict[str, BaseException | None] = {}
     if client is not None:
-        futures = dict(zip(marks, client.compute(list(marks.values())), strict=True))
-        for sid, fut in futures.items():
-            exc = fut.exception()
-            outcomes[sid] = exc
+        from distributed import as_completed
+
+        futures = dict(zip(client.compute(list(marks.values())), marks, strict=True))
+        for fut in as_completed(futures):
+            outcomes[futures[fut]] = fut.exception()
+            tick(futures[fut])
+        outcomes = {sid: outcomes[sid] for sid in marks}  # report in submission order
     else:
+        from dask.callbacks import Callback
+
+        def _posttask(key: Any, sid: Any, *_: Any) -> None:  # a scene's last task returns its id
+            if str(key).startswith("ingest-complete-"):
+                tick(sid)
+
         try:
-            dask.compute(*marks.values(), scheduler="threads")
+            with Callback(posttask=_posttask):
+                dask.compute(*marks.values(), scheduler="threads")
             outcomes = dict.fromkeys(marks)
         except Exception:  # a bad scene: redo the unfinished ones scene by scene to isolate it
             done = set(list_scenes(store, storage_options=opts))
@@ -330,6 +362,7 @@ def _run_batch(
                 except Exception as err:
                     outcomes[sid] = err
     for sid, exc in outcomes.items():
+        tick(sid)
         if exc is None:
             report.written.append(sid)
             da = batch[sid]

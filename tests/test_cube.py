@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -315,3 +316,36 @@ def test_synthetic_quads_ingest(tmp_path: Path) -> None:
         assert cube.attrs["band_names"] == ["red", "green", "blue"]
         assert cube.rio.transform().almost_equals(q.quad.transform(size=96))
         np.testing.assert_array_equal(cube.values, src.values)
+
+
+@pytest.mark.parametrize("with_client", [False, True], ids=["threads", "client"])
+def test_ingest_reports_progress_once_per_scene(tmp_path: Path, with_client: bool) -> None:
+    from distributed import Client
+
+    arrays = make_quads(tmp_path / "src", n=3)
+    write_tif(tmp_path / "src" / "L15-0104E-0456N.tif", rgba(1, 70, 90)[:, :, :50])  # other shape: fine
+    calls: list[tuple[str | None, int]] = []
+    store = tmp_path / "c.zarr"
+    if with_client:
+        with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as client:
+            report = ingest(
+                tmp_path / "src", store, chunk=32, client=client, progress=lambda *a: calls.append(a)
+            )
+    else:
+        report = ingest(tmp_path / "src", store, chunk=32, progress=lambda *a: calls.append(a))
+    assert report.ok and len(report.written) == len(arrays) + 1
+    assert calls[0] == (None, 4)  # the work is announced first
+    assert sorted(sid for sid, _ in calls[1:]) == sorted(report.written) and {n for _, n in calls} == {4}
+    calls.clear()
+    ingest(tmp_path / "src", store, chunk=32, progress=lambda *a: calls.append(a))
+    assert calls == [(None, 0)]  # a rerun has nothing to write
+
+
+def test_cli_ingest_shows_a_progress_bar(tmp_path: Path) -> None:
+    from reefdask.cli import app
+
+    make_quads(tmp_path / "src", n=2)
+    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "src"), "--store", str(tmp_path / "c.zarr")])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"ingest .*2/2", result.output), result.output  # the bar's last state, then the summary
+    assert "2 written" in result.output.splitlines()[-1]

@@ -1,4 +1,4 @@
-"""``reefdask ingest``: rasters into a Zarr v3 cube (wiring over :func:`reefdask.cube.ingest`)."""
+"""``reefdask ingest``: rasters into a Zarr v3 cube with a progress bar (wiring over ``cube.ingest``)."""
 
 from __future__ import annotations
 
@@ -26,9 +26,20 @@ def ingest_command(
 
     Exits with status 1 when a source could not be ingested (the others still are).
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from reefdask.cube import ingest
 
-    report = ingest(sources, store, chunk=chunk, overwrite=overwrite, compression=compression)
+    columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, disable=as_json) as bar:
+        task = bar.add_task("ingest", total=None)
+
+        def _tick(scene: str | None, total: int) -> None:
+            bar.update(task, total=total, advance=0 if scene is None else 1)
+
+        report = ingest(
+            sources, store, chunk=chunk, overwrite=overwrite, compression=compression, progress=_tick
+        )
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
     if report.failed:
         raise typer.Exit(1)
