@@ -16,9 +16,12 @@ def calval(
     config: Path = typer.Argument(..., help="Calval YAML (see pipelines/configs/calval.yaml)."),
 ) -> None:
     """Evaluate models and baselines against a reference map, per site, and rank them."""
+    from dask.diagnostics import ProgressBar
+
     from reefdask.calval.run import run_calval
 
-    result = run_calval(config, echo=typer.echo)
+    with ProgressBar(minimum=1):  # Dask's bar, for each evaluation that takes a while
+        result = run_calval(config, echo=typer.echo)
     typer.echo(f"\nranking by area-weighted F1 (comparison: {result['comparison']['html']}):")
     for i, row in enumerate(result["ranking"], 1):
         f1 = row.get("weighted_f1")

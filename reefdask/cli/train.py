@@ -14,11 +14,14 @@ def samples(
     config: str = typer.Argument(..., help="Samples config YAML (see pipelines/configs/samples.yaml)."),
 ) -> None:
     """Draw training windows from scenes into a Zarr sample store (a no-op when already built)."""
+    from dask.diagnostics import ProgressBar
+
     from reefdask.config import load_config
     from reefdask.train.config import SamplesConfig
     from reefdask.train.samples import build_samples
 
-    r = build_samples(load_config(config, SamplesConfig))
+    with ProgressBar(minimum=1):  # Dask's bar over the window statistics and the sample writes
+        r = build_samples(load_config(config, SamplesConfig))
     if not r.built:
         typer.echo(f"{r.store}: already built with this configuration ({r.n_samples} samples); nothing to do")
         return
