@@ -267,3 +267,32 @@ def test_cli_export_and_progress_text(reference, tmp_path):
     res = CliRunner().invoke(app, ["global", "progress", str(run)])
     assert res.exit_code == 0 and f"{BLOCK + 5} of {BLOCK + 5} quads" in res.output
     assert f"corrupt {CORRUPT}" in res.output
+
+
+def test_progress_callback_counts_the_quads_with_a_status(reference, world, tmp_path):
+    calls = []
+    report = run_job(
+        _cfg(_config(world, tmp_path / "run")),
+        log=lambda s: None,
+        max_quads=3,
+        progress=lambda n, t: calls.append((n, t)),
+    )
+    assert [n for n, _ in calls] == sorted({n for n, _ in calls})  # only ever grows, once per change
+    assert calls[-1] == (len(report.statuses), BLOCK + 5) and len(report.statuses) >= 3
+    run, _ = reference
+    calls.clear()
+    run_job(_cfg(_config(world, run)), log=lambda s: None, progress=lambda n, t: calls.append((n, t)))
+    assert calls == [(BLOCK + 5, BLOCK + 5)]  # a finished run: one look at the listing
+
+
+def test_cli_run_shows_a_progress_bar_and_the_job_summary(reference, world, tmp_path):
+    from typer.testing import CliRunner
+
+    from reefdask.cli import app
+
+    run, _ = reference
+    config = _write_config(world, run, tmp_path / "global.yaml")
+    res = CliRunner().invoke(app, ["global", "run", config])
+    assert res.exit_code == 0, res.output
+    assert "quads with a status" in res.output and f"{BLOCK + 5}/{BLOCK + 5}" in res.output
+    assert "nothing to do" in res.output

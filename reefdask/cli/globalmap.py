@@ -7,6 +7,7 @@ only through the run store; any number more may be started later, on other machi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -58,15 +59,21 @@ def run_cmd(
         if any(codes):
             raise typer.Exit(1)
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from reefdask.globalmap.run import run_job
 
-    if cluster is None:
-        run_job(cfg, log=typer.echo, max_quads=max_quads)
-        return
-    from reefdask.cluster import open_cluster
+    columns = (TextColumn("quads with a status"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with contextlib.ExitStack() as stack:
+        client = None
+        if cluster is not None:
+            from reefdask.cluster import open_cluster
 
-    with open_cluster(cluster) as client:
-        run_job(cfg, client=client, log=typer.echo, max_quads=max_quads)
+            client = stack.enter_context(open_cluster(cluster))
+        with Progress(*columns) as bar:
+            task = bar.add_task("global", total=None)
+            progress = lambda n, total: bar.update(task, completed=n, total=total)  # noqa: E731
+            run_job(cfg, client=client, log=typer.echo, max_quads=max_quads, progress=progress)
 
 
 @global_app.command("progress")

@@ -80,11 +80,13 @@ def run_job(
     client: Any = None,
     log: Callable[[str], None] = print,
     max_quads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> JobReport:
     """Work on a global run until every quad has a status (or ``max_quads`` were done).
 
     ``client`` (a ``distributed.Client``) maps the quads of each batch on its cluster;
-    without one they are mapped in this process.
+    without one they are mapped in this process. ``progress(n, total)`` is called with the
+    number of the run's quads that have a status (by any job) whenever it grows.
     """
     t_start = time.perf_counter()
     job = job_id or new_job_id()
@@ -97,10 +99,18 @@ def run_job(
     order = _rotated(sorted(plan.tasks), job)
     coord = 0.0
     first = True
+    seen: set[str] = set()
+
+    def tell(quads: Any) -> None:
+        if progress is not None and not seen.issuperset(quads):
+            seen.update(quads)
+            progress(len(seen), len(plan.tasks))
+
     with LeaseKeeper(leases) as keeper:
         while max_quads is None or len(report.statuses) < max_quads:
             t0 = time.perf_counter()
             done = status.listing()
+            tell(done)
             todo = [q for q in order if q not in done]
             if not todo:
                 report.nothing_to_do = first
@@ -124,7 +134,7 @@ def run_job(
                     break
                 time.sleep(min(1.0, config.lease_seconds / 3))  # others hold the rest: wait for them
                 continue
-            coord += _work(plan, batch, status, keeper, report, client, log)
+            coord += _work(plan, batch, status, keeper, report, client, log, tell)
         report.lost = sorted(keeper.lost)
     report.seconds = time.perf_counter() - t_start
     report.coordination_seconds = coord
@@ -144,6 +154,7 @@ def _work(
     report: JobReport,
     client: Any,
     log: Callable[[str], None],
+    tell: Callable[[list[str]], None] = lambda quads: None,
 ) -> float:
     """Map the quads of ``batch``; returns the seconds spent on coordination."""
     coord = 0.0
@@ -163,6 +174,7 @@ def _work(
         keeper.release(res.quad, finished=True)
         coord += time.perf_counter() - t1
         report.statuses[res.quad] = res.status
+        tell([res.quad])
         report.compute_seconds += res.seconds
         if res.computed:
             report.computed.append(res.quad)
