@@ -264,3 +264,56 @@ def test_store_on_a_bucket_and_vector_boundary(scenes, gcs_bucket, tmp_path):
     assert report.built and len(s) == report.n_samples > 0
     assert (s.read("col", 0, len(s)) + 32 <= 64).all()  # every window inside the left half (64 px)
     assert not build_samples(cfg).built
+
+
+def test_samples_from_a_cube_equal_samples_from_the_geotiffs(scenes, tmp_path):
+    """Features read from a Zarr imagery cube give the very windows the GeoTIFFs give."""
+    from reefdask.cube import ingest
+
+    cfg = _cfg(tmp_path / "r.zarr", scenes)
+    build_samples(cfg)
+    cube = str(tmp_path / "cube.zarr")
+    assert ingest([s["features"] for s in scenes], cube, chunk=48).ok
+    from_cube = [
+        {"cube": cube, "scene": f"s{i}", **{k: v for k, v in s.items() if k != "features"}}
+        for i, s in enumerate(scenes)
+    ]
+    ccfg = _cfg(tmp_path / "c.zarr", from_cube)
+    report = build_samples(ccfg)
+    a, b = open_samples(cfg.store), open_samples(ccfg.store)
+    assert report.n_samples == len(a) == len(b) > 0
+    for key in ("features", "responses", "weights", "fold", "scene", "row", "col"):
+        assert np.array_equal(a.read(key, 0, len(a)), b.read(key, 0, len(b))), key
+    assert b.attrs["class_weights"] == a.attrs["class_weights"]
+    assert [s["cube_scene"] for s in b.attrs["scenes"]] == ["s0", "s1", "s2"]
+    assert not build_samples(ccfg).built  # rebuild with the same config: a no-op
+
+    # the whole cube, labels named <scene>.tif in a folder
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for i, s in enumerate(scenes):
+        (labels / f"s{i}.tif").write_bytes(Path(s["labels"]).read_bytes())
+    whole = _cfg(tmp_path / "w.zarr", [], cube=cube, labels_dir=str(labels))
+    from reefdask.train.samples import resolve_scenes
+
+    assert [(s.cube, s.scene, Path(s.labels).name) for s in resolve_scenes(whole)] == [
+        (cube, f"s{i}", f"s{i}.tif") for i in range(3)
+    ]
+    assert build_samples(whole).n_samples > 0
+
+
+def test_cube_labels_on_another_grid_are_refused(scenes, tmp_path):
+    from reefdask.cube import ingest
+    from reefdask.errors import IncompatibleScenesError
+
+    cube = str(tmp_path / "cube.zarr")
+    assert ingest(scenes[0]["features"], cube).ok
+    other = make_scene(tmp_path, "shifted", size=96, seed=5)  # 96 x 96, another origin
+    cfg = _cfg(tmp_path / "c.zarr", [{"cube": cube, "labels": other["labels"]}])
+    with pytest.raises(IncompatibleScenesError) as err:
+        build_samples(cfg)
+    msg = str(err.value)
+    assert other["labels"] in msg and "96x96" in msg and "128x128" in msg and cube in msg
+    assert "reefdask clean" in msg
+    with pytest.raises(ValueError, match="either `features`"):
+        SamplesConfig(store="x.zarr", scenes=[{"features": "a.tif", "cube": cube, "labels": "b.tif"}])

@@ -35,14 +35,30 @@ __all__ = [
 
 
 class SceneSpec(StageConfig):
-    """One scene: a feature raster, its label raster, and an optional sampling boundary."""
+    """One scene: features (a raster or a cube scene), its label raster, and an optional boundary."""
 
-    features: str = Field(description="Feature raster (GeoTIFF/COG/VRT), e.g. imagery/belize/L15-*.tif.")
+    features: str | None = Field(
+        None, description="Feature raster (GeoTIFF/COG/VRT), e.g. imagery/belize/L15-*.tif (or `cube`)."
+    )
+    cube: str | None = Field(
+        None, description="Zarr imagery cube (`reefdask ingest`) holding the features (or `features`)."
+    )
+    scene: str | None = Field(
+        None, description="Scene id in `cube` (default: `name`, else the cube's only scene)."
+    )
     labels: str = Field(description="Label raster on the same grid (int16 schema codes, nodata -9999).")
     boundary: str | None = Field(
         None, description="Sampling boundary: a raster (nonzero = inside) or a vector file (.gpkg/.geojson)."
     )
-    name: str | None = Field(None, description="Scene id (default: the feature file's stem).")
+    name: str | None = Field(None, description="Scene id (default: the feature file's stem, or `scene`).")
+
+    @model_validator(mode="after")
+    def _source(self) -> SceneSpec:
+        if (self.features is None) == (self.cube is None):
+            raise ValueError("give a scene either `features` (a raster) or `cube` (a Zarr imagery cube)")
+        if self.scene is not None and self.cube is None:
+            raise ValueError("`scene` names a scene of a `cube`; drop it or give `cube`")
+        return self
 
 
 class BalanceConfig(StageConfig):
@@ -71,7 +87,12 @@ class SamplesConfig(StageConfig):
     store: str = Field(description="Zarr sample store URL to write.")
     scenes: list[SceneSpec] = Field(default_factory=list, description="Scenes, listed one by one.")
     features_glob: str | None = Field(None, description="Glob of feature rasters (alternative to scenes).")
-    labels_dir: str | None = Field(None, description="Folder of label rasters named like the features.")
+    cube: str | None = Field(
+        None, description="Zarr imagery cube: every complete scene, labels `labels_dir/<scene>.tif`."
+    )
+    labels_dir: str | None = Field(
+        None, description="Folder of label rasters named like the features (or `<scene>.tif` for `cube`)."
+    )
     class_schema: str = Field("default", description="Class schema: 'default' or a YAML path.")
     window_radius: int = Field(128, ge=4, description="r: windows are 2r x 2r pixels.")
     loss_window_radius: int = Field(64, ge=1, description="l: the loss counts the central 2l x 2l pixels.")
@@ -107,8 +128,8 @@ class SamplesConfig(StageConfig):
             self.test_fold >= self.n_folds or self.test_fold == self.validation_fold
         ):
             raise ValueError("test_fold must be below n_folds and differ from validation_fold")
-        if not self.scenes and not (self.features_glob and self.labels_dir):
-            raise ValueError("give `scenes`, or both `features_glob` and `labels_dir`")
+        if not self.scenes and not ((self.features_glob or self.cube) and self.labels_dir):
+            raise ValueError("give `scenes`, or `labels_dir` with `features_glob` or `cube`")
         return self
 
     def resolved_stride(self) -> int:

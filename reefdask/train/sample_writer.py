@@ -63,6 +63,8 @@ def write_store(
     """Lay out the store, fill it chunk by chunk, then write weights and mark it complete."""
     import dask
 
+    from reefdask.train.samples import _hashable_config
+
     n, size, cs = len(sel), 2 * cfg.window_radius, cfg.chunk_samples
     nb = len(infos[0].bands)
     crop = cfg.window_radius - cfg.loss_window_radius
@@ -89,7 +91,7 @@ def write_store(
     g.attrs.update(
         {
             "complete": False,
-            "config": {k: v for k, v in cfg.model_dump(mode="json").items() if k != "rebuild"},
+            "config": _hashable_config(cfg),
             "config_hash": chash,
             "n_samples": n,
             "n_folds": cfg.n_folds,
@@ -103,6 +105,7 @@ def write_store(
                 {
                     "name": i.name,
                     "features": i.features,
+                    "cube_scene": i.scene,
                     "labels": i.labels,
                     "boundary": i.boundary,
                     "bands": list(i.bands),

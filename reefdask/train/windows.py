@@ -1,10 +1,13 @@
 """Reading one training window from a scene: features, labels and boundary.
 
 Each call opens its raster, reads one window and closes it, so a Dask task carries only
-paths and numbers (picklable, thread-safe). Features follow :mod:`reefdask.nodata`: an
-alpha band (colour interpretation ALPHA, or the 4th band of 4-band uint8 imagery) is
-consumed and dropped; a pixel is nodata when every band equals the nodata value. Labels
-become softmax channel indices (``uint8``, 255 = nodata) through the class schema.
+paths and numbers (picklable, thread-safe). Features come from a raster or from one scene
+of a Zarr imagery cube (:mod:`reefdask.cube`: ``imagery (band, y, x)``, alpha already
+applied at ingest); labels and boundary rasters must share the features' grid. Raster
+features follow :mod:`reefdask.nodata`: an alpha band (colour interpretation ALPHA, or
+the 4th band of 4-band uint8 imagery) is consumed and dropped; a pixel is nodata when
+every band equals the nodata value. Labels become softmax channel indices (``uint8``,
+255 = nodata) through the class schema.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ __all__ = [
     "SceneInfo",
     "SceneReader",
     "scene_info",
+    "cube_scene_info",
     "read_features",
     "read_labels",
     "read_boundary",
@@ -47,6 +51,8 @@ class SceneInfo:
     nodata: float | None
     transform: tuple[float, ...]
     crs: str | None
+    #: the scene's group when ``features`` is a Zarr imagery cube; None for a raster
+    scene: str | None = None
 
 
 def scene_info(name: str, features: str, labels: str, boundary: str | None = None) -> SceneInfo:
@@ -77,6 +83,64 @@ def scene_info(name: str, features: str, labels: str, boundary: str | None = Non
                 f"({info['height']}x{info['width']}); rasterize the labels onto the feature grid first."
             )
     return SceneInfo(name, features, labels, boundary, bands=bands, alpha=alpha, nodata=nodata, **info)
+
+
+def cube_scene_info(
+    name: str | None, store: str, scene: str | None, labels: str, boundary: str | None = None
+) -> SceneInfo:
+    """Inspect a cube scene (``scene=None``: the cube's only one); labels must share its grid.
+
+    A grid mismatch (shape, transform or CRS) raises :class:`IncompatibleScenesError`
+    naming both grids; ``reefdask clean`` rasterizes labels onto the imagery grid.
+    """
+    from reefdask.cube import open_cube
+
+    da = open_cube(store, scene)
+    scene = str(da.attrs["source"]).rstrip("/").rsplit("/", 1)[-1] if scene is None else scene
+    crs = da.rio.crs.to_string() if da.rio.crs else None
+    transform = tuple(da.rio.transform())[:6]
+    height, width = da.sizes["y"], da.sizes["x"]
+    nodata = da.attrs.get("nodata")
+    with _open(labels) as lab:
+        lab_crs = lab.crs.to_string() if lab.crs else None
+        lab_transform = tuple(lab.transform)[:6]
+        same = (lab.height, lab.width) == (height, width) and np.allclose(lab_transform, transform)
+        if not same or (crs and lab_crs and lab_crs != crs):
+            raise IncompatibleScenesError(
+                f"Labels {labels} are on grid {lab.height}x{lab.width} {lab_crs} transform "
+                f"{_fmt(lab_transform)}, but cube scene {scene!r} of {store} is on grid {height}x{width} "
+                f"{crs} transform {_fmt(transform)}; run `reefdask clean` to rasterize the labels onto "
+                "the imagery grid (or ingest the imagery the labels were made for)."
+            )
+    return SceneInfo(
+        name or scene,
+        store,
+        labels,
+        boundary,
+        height=height,
+        width=width,
+        bands=tuple(int(b) for b in da["band"].values),
+        alpha=None,
+        dtype=str(da.dtype),
+        nodata=None if nodata is None else float(nodata),
+        transform=transform,
+        crs=crs,
+        scene=scene,
+    )
+
+
+def _fmt(transform: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{v:g}" for v in transform) + ")"
+
+
+def _cube_array(info: SceneInfo) -> Any:
+    """The scene's ``imagery (band, y, x)`` Zarr array (opened lazily, reads nothing)."""
+    import zarr
+
+    from reefdask.storage import storage_options_for
+
+    opts = storage_options_for(info.features) if "://" in info.features else None
+    return zarr.open_group(info.features, mode="r", storage_options=opts or None)[f"{info.scene}/imagery"]
 
 
 def _open(path: str) -> Any:
@@ -115,6 +179,10 @@ class SceneReader:
 
     def features(self, row: int, col: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(features (size, size, band), valid (size, size))`` of the window at (row, col)."""
+        if self.info.scene is not None:
+            if "cube" not in self._open:
+                self._open["cube"] = _ZarrHandle(_cube_array(self.info))
+            return read_features(self.info, row, col, size, self._open["cube"].array)
         return read_features(self.info, row, col, size, self._ds(self.info.features))
 
     def labels(self, row: int, col: int, size: int, lut: np.ndarray) -> np.ndarray:
@@ -129,10 +197,38 @@ class SceneReader:
         return read_boundary(self.info, row, col, size, self._ds(b))
 
 
+class _ZarrHandle:
+    """A Zarr array kept among a reader's open datasets (nothing to close)."""
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+    def close(self) -> None:
+        self.array = None
+
+
 def read_features(
     info: SceneInfo, row: int, col: int, size: int, ds: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(features (size, size, band), valid (size, size))`` of the window at (row, col)."""
+    """Return ``(features (size, size, band), valid (size, size))`` of the window at (row, col).
+
+    ``ds`` is an open rasterio dataset, or for a cube scene its Zarr ``imagery`` array.
+    """
+    if info.scene is not None:
+        arr = _cube_array(info) if ds is None else ds
+        data = np.asarray(arr[:, row : row + size, col : col + size])
+    else:
+        data = _read_raster_features(info, row, col, size, ds)
+    if info.nodata is None:
+        valid = np.ones(data.shape[1:], bool)
+    elif np.isnan(info.nodata):
+        valid = ~np.isnan(data).all(axis=0)
+    else:
+        valid = ~(data == info.nodata).all(axis=0)
+    return np.moveaxis(data, 0, -1), valid
+
+
+def _read_raster_features(info: SceneInfo, row: int, col: int, size: int, ds: Any) -> np.ndarray:
     from rasterio.windows import Window
 
     win = Window(col, row, size, size)
@@ -145,13 +241,7 @@ def read_features(
     finally:
         if own:
             ds.close()
-    if info.nodata is None:
-        valid = np.ones(data.shape[1:], bool)
-    elif np.isnan(info.nodata):
-        valid = ~np.isnan(data).all(axis=0)
-    else:
-        valid = ~(data == info.nodata).all(axis=0)
-    return np.moveaxis(data, 0, -1), valid
+    return data
 
 
 def label_lut(codes: tuple[int, ...]) -> np.ndarray:
