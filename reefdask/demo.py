@@ -3,9 +3,10 @@
 LocalCluster, local disk, SYNTHETIC scenes (never real data). Each step is one call
 into the library (:mod:`reefdask.demo_steps`, laid out by :mod:`reefdask.demo_plan`);
 the demo only wires them, times them and reports where their outputs are. Steps:
-synthesize quads (one forced reef-free, plus one corrupt neighbour) into a local
+synthesize quads (one reef-free in open water, plus one corrupt neighbour) into a local
 "bucket" folder, list them into a quad inventory, acquire verified copies (the corrupt
-one is refused), ingest them into a Zarr cube, draw training samples, train a small
+one is refused), clean them (alpha -> nodata, labels onto each quad's grid), ingest
+them into a Zarr cube, draw training samples, train a small
 U-Net, predict the two held-out quads, score them at calval, run a global run over the
 inventory, report its progress, export COGs and a STAC catalog, and write ``index.html``
 linking everything. Rerunning reuses finished work (samples, model, predictions, global run).
@@ -72,6 +73,7 @@ def run_demo(
         step("synth", lambda: s.synth(p))
         step("inventory", lambda: s.inventory(p))
         step("acquire", lambda: s.acquire(p, client))
+        step("clean", lambda: s.clean(p))
         step("ingest", lambda: s.ingest(p, client))
         step("samples", lambda: s.samples(p, client))
         step("train", lambda: s.train(p))

@@ -1,8 +1,10 @@
 """The layout of ``reefdask demo``: which quads play which part, where things go, the stage configs.
 
-The demo's block of SYNTHETIC quads: the last one is forced reef-free, the two before it
-are held out of training (predicted and scored at calval), and a corrupt quad sits just
-east of the block. :func:`check_settings` keeps two different demos out of one folder.
+The demo's SYNTHETIC quads: a block whose last two quads are held out of training (predicted
+and scored at calval), a corrupt quad just east of the block, and, two quads further east,
+a reef-free quad of open water with an open-water neighbour east of it: no reef reaches it
+through the halo of a global run, so its status is really ``no_reef``. Every stage reads
+the cleaned quads (``<out>/clean``). :func:`check_settings` keeps two demos out of one folder.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from typing import Any
 
 from reefdask.errors import ConfigError
 
-__all__ = ["REGION", "DemoPlan", "plan_demo", "samples_config", "train_config", "check_settings"]
+__all__ = [
+    "REGION",
+    "DemoPlan",
+    "plan_demo",
+    "clean_config",
+    "samples_config",
+    "train_config",
+    "check_settings",
+]
 
 REGION = "belize"
 
@@ -26,6 +36,7 @@ class DemoPlan:
     quads: list[str]
     held_out: list[str]
     no_reef: str
+    water: str
     corrupt: str
     size: int
     seed: int
@@ -41,13 +52,27 @@ class DemoPlan:
         """The local copies that ``acquire`` verified (the corrupt quad is not among them)."""
         return self.out / "acquired"
 
+    @property
+    def cleaned(self) -> Path:
+        """The cleaned quads: ``imagery/<quad>.tif`` (alpha -> nodata) and ``labels/<quad>.tif``."""
+        return self.out / "clean"
+
+    @property
+    def synthetic(self) -> list[str]:
+        """Every quad synthesized whole: the demo's quads and the open-water neighbour."""
+        return [*self.quads, self.water]
+
     def image(self, quad: str, root: Path | None = None) -> Path:
-        """The imagery GeoTIFF of ``quad`` under ``root`` (default: the acquired copies)."""
-        return (root or self.acquired) / "imagery" / REGION / f"{quad}.tif"
+        """The imagery of ``quad``: cleaned (default), or ``<root>/imagery/<region>/`` (bucket, copies)."""
+        if root is None:
+            return self.cleaned / "imagery" / f"{quad}.tif"
+        return root / "imagery" / REGION / f"{quad}.tif"
 
     def label(self, quad: str, root: Path | None = None) -> Path:
-        """The label GeoTIFF of ``quad`` under ``root`` (default: the acquired copies)."""
-        return (root or self.acquired) / "labels" / REGION / f"{quad}.tif"
+        """The labels of ``quad``: cleaned (default), or ``<root>/labels/<region>/`` (bucket, copies)."""
+        if root is None:
+            return self.cleaned / "labels" / f"{quad}.tif"
+        return root / "labels" / REGION / f"{quad}.tif"
 
     @property
     def train_quads(self) -> list[str]:
@@ -66,13 +91,15 @@ class DemoPlan:
 
 
 def plan_demo(out: Path, *, quads: int, size: int, seed: int, fast: bool) -> DemoPlan:
-    """Lay out the quads: a block of ``quads``, the last one forced no-reef, the two before held out.
+    """Lay out ``quads`` quads: a block of ``quads - 1`` (the last two held out) and a no-reef quad.
 
-    The corrupt quad sits just east of the block's first row (a neighbouring quad id).
+    The corrupt quad sits just east of the block's first row (a neighbouring quad id); the
+    no-reef quad two quads east of it, away from any reef, with an open-water quad east of it
+    (not counted in ``quads``, like the corrupt one).
 
     >>> p = plan_demo(Path("out"), quads=16, size=256, seed=0, fast=True)
-    >>> p.held_out, p.no_reef, p.corrupt
-    (['L15-0526E-1120N', 'L15-0527E-1120N'], 'L15-0528E-1120N', 'L15-0529E-1123N')
+    >>> p.held_out, p.corrupt, p.no_reef, p.water
+    (['L15-0526E-1120N', 'L15-0527E-1120N'], 'L15-0529E-1123N', 'L15-0531E-1123N', 'L15-0532E-1123N')
     """
     from reefdask.synthetic import default_quads
 
@@ -81,18 +108,39 @@ def plan_demo(out: Path, *, quads: int, size: int, seed: int, fast: bool) -> Dem
             f"--quads {quads} is too few: the demo trains on some quads, holds out 2 and forces "
             "1 to be reef-free; use --quads 4 or more (16 by default)."
         )
-    block = default_quads(quads)
+    block = default_quads(quads - 1)
     cols = max(q.x for q in block) - block[0].x + 1
     ids = [q.id for q in block]
+    no_reef = block[0].offset(cols + 2, 0)  # no neighbour in the inventory but the water east of it
     return DemoPlan(
         out=out,
-        quads=ids,
-        held_out=ids[-3:-1],
-        no_reef=ids[-1],
+        quads=[*ids, no_reef.id],
+        held_out=ids[-2:],
+        no_reef=no_reef.id,
+        water=no_reef.offset(1, 0).id,
         corrupt=block[0].offset(cols, 0).id,
         size=size,
         seed=seed,
         fast=fast,
+    )
+
+
+def clean_config(p: DemoPlan) -> Any:
+    """The :class:`~reefdask.clean.CleanConfig` of the demo: acquired copies -> ``<out>/clean``.
+
+    Imagery: alpha -> nodata, RGB kept, full resolution (``factor`` 1: the scenes are small
+    already); labels (already detailed codes) onto each cleaned quad's exact grid.
+    """
+    from reefdask.clean.config import CleanConfig
+
+    return CleanConfig(
+        workers=2,
+        resampling="average",
+        imagery={"inputs": str(p.acquired / "imagery"), "output": str(p.cleaned / "imagery"), "factor": 1},
+        labels={
+            "output": str(p.cleaned / "labels"),
+            "sources": [{"kind": "raster", "path": str(p.acquired / "labels" / "**" / "*.tif")}],
+        },
     )
 
 
@@ -147,6 +195,7 @@ def check_settings(p: DemoPlan) -> None:
         "quads": p.quads,
         "size": p.size,
         "seed": p.seed,
+        "clean": clean_config(p).model_dump(mode="json"),
         "samples": samples_config(p).model_dump(mode="json"),
         "train": train_config(p).model_dump(mode="json"),
     }

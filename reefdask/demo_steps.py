@@ -12,13 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reefdask.demo_plan import REGION, DemoPlan, samples_config, train_config
+from reefdask.demo_plan import REGION, DemoPlan, clean_config, samples_config, train_config
 from reefdask.grid import Quad
 
 __all__ = [
     "synth",
     "inventory",
     "acquire",
+    "clean",
     "ingest",
     "samples",
     "train",
@@ -31,21 +32,23 @@ __all__ = [
 
 
 def synth(p: DemoPlan) -> dict[str, Any]:
-    """SYNTHETIC quads into ``<out>/bucket`` (one forced no-reef) plus one truncated, corrupt quad."""
+    """SYNTHETIC quads into ``<out>/bucket`` (one reef-free, with open water east of it) and a corrupt one."""
     from reefdask.synthetic import synth_quads, write_corrupt_quad
 
-    b = p.bucket
-    files = [p.image(q, b) for q in p.quads] + [p.label(q, b) for q in p.quads] + [p.image(p.corrupt, b)]
+    b, quads = p.bucket, p.synthetic
+    files = [p.image(q, b) for q in quads] + [p.label(q, b) for q in quads] + [p.image(p.corrupt, b)]
     if all(f.exists() for f in files):
-        return {"summary": f"{len(p.quads)} + 1 corrupt quads already in {b} (reused)", "reused": True}
-    kinds: dict[Quad | str, str] = {p.no_reef: "no_reef"}
-    made = synth_quads(b, quads=p.quads, size=p.size, seed=p.seed, region=REGION, kinds=kinds)
+        return {"summary": f"{len(quads)} + 1 corrupt quads already in {b} (reused)", "reused": True}
+    kinds: dict[Quad | str, str] = {p.no_reef: "no_reef", p.water: "no_reef"}
+    made = synth_quads(b, quads=quads, size=p.size, seed=p.seed, region=REGION, kinds=kinds)
     write_corrupt_quad(p.image(p.corrupt, b), p.corrupt, size=p.size, seed=p.seed)
     return {
-        "summary": f"{len(made)} SYNTHETIC quads of {p.size} px (no-reef: {p.no_reef}) "
-        f"+ corrupt {p.corrupt} under {p.bucket}",
+        "summary": f"{len(made)} SYNTHETIC quads of {p.size} px (no-reef: {p.no_reef}, open water east "
+        f"of it: {p.water}) + corrupt {p.corrupt} under {p.bucket}",
         "quads": [m.quad.id for m in made],
         "kinds": {m.quad.id: m.kind for m in made},
+        "no_reef": p.no_reef,
+        "water": p.water,
         "corrupt": p.corrupt,
     }
 
@@ -91,12 +94,28 @@ def acquire(p: DemoPlan, client: Any) -> dict[str, Any]:
     }
 
 
+def clean(p: DemoPlan) -> dict[str, Any]:
+    """The acquired copies cleaned: alpha -> nodata, labels onto each quad's exact grid."""
+    from reefdask.clean import run_clean
+
+    r = run_clean(clean_config(p), progress=False)
+    if not r.ok:
+        raise RuntimeError(r.summary())
+    counts = r.counts()
+    parts = [f"{step}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())) for step, c in counts.items()]
+    return {
+        "summary": "; ".join(parts) + f" -> {p.cleaned}",
+        "output": str(p.cleaned),
+        "counts": counts,
+    }
+
+
 def ingest(p: DemoPlan, client: Any) -> dict[str, Any]:
-    """The acquired imagery into a Zarr cube (one group per quad)."""
+    """The cleaned imagery into a Zarr cube (one group per quad)."""
     from reefdask.cube import ingest as ingest_cube
 
     store = p.out / "cube.zarr"
-    report = ingest_cube(str(p.acquired / "imagery"), str(store), chunk=min(512, p.size), client=client)
+    report = ingest_cube(str(p.cleaned / "imagery"), str(store), chunk=min(512, p.size), client=client)
     if not report.ok:
         raise RuntimeError(report.summary())
     return {"summary": report.summary().replace("\n", ";"), "store": str(store), **report.to_dict()}
@@ -206,7 +225,7 @@ def _reef_scores(rep: dict[str, Any]) -> dict[str, float]:
 
 
 def global_run(p: DemoPlan, client: Any) -> dict[str, Any]:
-    """A global run over the bucket's inventory, the corrupt and no-reef quads included."""
+    """A global run over the bucket's inventory (raw quads), the corrupt and no-reef quads included."""
     from reefdask.globalmap.config import GlobalConfig
     from reefdask.globalmap.run import run_job
 

@@ -39,8 +39,14 @@ def test_plan_puts_the_corrupt_quad_next_to_the_block_and_needs_four_quads(tmp_p
     p = plan_demo(tmp_path, quads=16, size=64, seed=0, fast=True)
     assert len(set(p.quads)) == 16 and p.corrupt not in p.quads and p.no_reef not in p.held_out
     assert len(p.held_out) == 2 and set(p.train_quads) == set(p.quads) - set(p.held_out)
-    c, first = Quad.parse(p.corrupt), Quad.parse(p.quads[0])
-    assert c.y == first.y and c.x == max(Quad.parse(q).x for q in p.quads) + 1
+    block = [Quad.parse(q) for q in p.quads if q != p.no_reef]
+    c, first = Quad.parse(p.corrupt), block[0]
+    assert c.y == first.y and c.x == max(q.x for q in block) + 1
+    # the no-reef quad: no neighbour in the inventory but open water east of it (no reef in its halo)
+    nr, water = Quad.parse(p.no_reef), Quad.parse(p.water)
+    others = {Quad.parse(q) for q in [*p.quads, p.corrupt]} - {nr}
+    assert set(nr.neighbours()) & others == set() and water == nr.offset(1, 0)
+    assert p.water not in p.quads and p.synthetic == [*p.quads, p.water]
     with pytest.raises(ConfigError, match="--quads 4 or more"):
         plan_demo(tmp_path, quads=3, size=64, seed=0, fast=True)
 
@@ -63,6 +69,7 @@ def test_every_step_ran_and_the_console_says_where_things_are(demo):
         "synth",
         "inventory",
         "acquire",
+        "clean",
         "ingest",
         "samples",
         "train",
@@ -88,13 +95,40 @@ def test_the_corrupt_quad_is_refused_at_acquire_and_marked_corrupt_by_the_global
     corrupt = st["synth"]["corrupt"]
     assert len(st["acquire"]["refused"]) == 1 and corrupt in st["acquire"]["refused"][0]
     assert not (out / "acquired" / "imagery" / "belize" / f"{corrupt}.tif").exists()
-    assert len(st["inventory"]["quads"]) == 17 and corrupt in st["inventory"]["quads"]
+    assert len(st["inventory"]["quads"]) == 18 and corrupt in st["inventory"]["quads"]
     assert st["global"]["statuses"][corrupt] == "corrupt"
     assert st["progress"]["counts"]["corrupt"] == 1 and corrupt in st["progress"]["failures"]
     others = [s for q, s in st["global"]["statuses"].items() if q != corrupt]
-    assert len(others) == 16 and set(others) <= {"done", "no_reef"}
-    no_reef = [q for q, k in st["synth"]["kinds"].items() if k == "no_reef"]
-    assert len(no_reef) == 1 and no_reef[0] in st["global"]["statuses"]  # no_reef, or done if the model errs
+    assert len(others) == 17 and set(others) <= {"done", "no_reef"}
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_the_reef_free_quad_is_recorded_no_reef(demo):
+    _, _, summary, _, _ = demo
+    st = summary["steps"]
+    no_reef, water = st["synth"]["no_reef"], st["synth"]["water"]
+    assert st["synth"]["kinds"][no_reef] == st["synth"]["kinds"][water] == "no_reef"
+    assert st["global"]["statuses"][no_reef] == "no_reef"
+    assert st["progress"]["counts"]["no_reef"] >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.tf
+def test_clean_made_every_acquired_quad_and_later_stages_read_it(demo):
+    import rasterio
+
+    out, _, summary, _, _ = demo
+    st = summary["steps"]
+    n = len(st["synth"]["quads"])  # every synthesized quad was acquired (the corrupt one is not)
+    assert st["clean"]["counts"] == {"imagery": {"made": n}, "labels": {"made": n}}
+    images = sorted((out / "clean" / "imagery").glob("L15-*.tif"))
+    assert len(images) == n and len(list((out / "clean" / "labels").glob("L15-*.tif"))) == n
+    with rasterio.open(images[0]) as ds:
+        assert ds.count == 3 and ds.nodatavals == (0.0, 0.0, 0.0)  # alpha became nodata 0
+    assert len(st["ingest"]["written"]) == n
+    config = json.loads((out / "demo-settings.json").read_text())
+    assert all("/clean/" in s["features"] and "/clean/" in s["labels"] for s in config["samples"]["scenes"])
 
 
 @pytest.mark.slow
@@ -174,8 +208,10 @@ def test_a_second_run_reuses_finished_work(demo):
     _, _, first, stdout, again = demo
     st = again["steps"]
     assert st["synth"]["reused"] is True
-    assert st["acquire"]["copied"] == 0 and st["acquire"]["skipped"] == 32
-    assert st["ingest"]["written"] == [] and len(st["ingest"]["skipped"]) == 16
+    n = len(first["steps"]["synth"]["quads"])
+    assert st["acquire"]["copied"] == 0 and st["acquire"]["skipped"] == 2 * n
+    assert st["clean"]["counts"] == {"imagery": {"skipped": n}, "labels": {"skipped": n}}
+    assert st["ingest"]["written"] == [] and len(st["ingest"]["skipped"]) == n
     assert (
         st["samples"]["built"] is False
         and st["samples"]["n_samples"] == first["steps"]["samples"]["n_samples"]
