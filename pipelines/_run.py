@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Outcome", "main", "load_stage_config", "working_folder", "interactive"]
+__all__ = ["Outcome", "main", "load_stage_config", "working_folder", "interactive", "progress_bar"]
 
 
 @dataclass
@@ -40,6 +40,21 @@ class Outcome:
 def interactive() -> bool:
     """Whether to draw progress bars (only on a terminal)."""
     return sys.stdout.isatty()
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+    """A rich progress bar on a terminal (nothing elsewhere); yields ``update(completed, total=None)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, disable=not interactive()) as bar:
+        task = bar.add_task(description, total=total)
+
+        def update(completed: int, total: int | None = None) -> None:
+            bar.update(task, completed=completed, total=total)  # total None: unchanged
+
+        yield update
 
 
 def load_stage_config(stage: str, path: str | Path) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines._run import Outcome, main
+from pipelines._run import Outcome, main, progress_bar
 
 __all__ = ["run"]
 
@@ -21,7 +21,8 @@ def run(cfg: Any) -> Outcome:
     from reefdask.globalmap.progress import format_progress, progress
     from reefdask.globalmap.run import run_job
 
-    report = run_job(cfg, log=print)  # prints its own account of the job
+    with progress_bar(f"global run {cfg.run}") as update:
+        report = run_job(cfg, log=print, progress=update)  # prints its own account of the job
     prog = progress(cfg.run, cfg.storage_options or None)
     outputs = {"run": cfg.run, "counts": prog["counts"], "computed": report.computed}
     return Outcome(True, format_progress(prog), outputs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines._run import Outcome, main
+from pipelines._run import Outcome, main, progress_bar
 
 __all__ = ["run"]
 
@@ -20,8 +20,11 @@ def run(cfg: Any) -> Outcome:
     from reefdask.predict import execute, plan_prediction
 
     plan = plan_prediction(cfg.imagery, cfg.model, cfg.out, **cfg.plan_options())
-    summary = execute(plan)
-    return Outcome(summary.ok, f"{plan.describe()}\npredict: {summary}", summary.to_dict())
+    print(plan.describe(), flush=True)
+    finished = iter(range(1, len(plan.todo) + 1))
+    with progress_bar(f"predict {plan.scene}", len(plan.todo)) as update:
+        summary = execute(plan, progress=lambda _chunk: update(next(finished)))
+    return Outcome(summary.ok, f"predict: {summary}", summary.to_dict())
 
 
 if __name__ == "__main__":
