@@ -3,12 +3,14 @@
 :func:`run_chunk` is what every ``predict-<scene>-<row>-<col>`` task runs. It reads its
 own slice of the source plus the halo (neighbouring chunks' pixels), pads beyond the
 data with the model nodata encoding, runs the strategy, encodes the outputs, writes
-exactly its own Zarr chunk and only then writes its ledger record. Reading or
-decoding errors are recorded as ``failed`` and returned, never raised: the run goes on.
+exactly its own Zarr chunk and only then writes its ledger record (by default on the
+process's writer thread, overlapping the next chunk: :mod:`.writer`). Reading, decoding
+and write errors are recorded as ``failed``, never raised: the run goes on.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,10 +22,12 @@ from reefdask.predict.ledger import ChunkRecord, Ledger
 from reefdask.predict.model import load_model
 from reefdask.predict.output import write_chunk
 from reefdask.predict.preprocess import Preprocessing
+from reefdask.predict.writer import background_writes, process_writer
 
 __all__ = ["ChunkTask", "RunContext", "SourceBlock", "encode_outputs", "run_chunk"]
 
 NODATA_U8 = 255
+log = logging.getLogger(__name__)
 
 
 class SourceBlock:
@@ -148,8 +152,43 @@ def _predict(task: ChunkTask, raw: np.ndarray, ctx: RunContext) -> tuple[np.ndar
     return (*encode_outputs(probs, inner, ctx.output_dtype, ctx.class_codes), True)
 
 
+def _write_and_record(
+    task: ChunkTask, ctx: RunContext, prob: np.ndarray, cls: np.ndarray, ran: bool, t0: float
+) -> tuple[str, str]:
+    """Write the chunk's region, then its ledger record: ``failed`` (with the error) if the write fails."""
+    ledger = Ledger(ctx.store, ctx.storage_options)
+    ys, xs = slice(task.y0, task.y1), slice(task.x0, task.x1)
+    status, reason = ("done", "") if ran else ("skipped", "nodata")
+    try:
+        blocks: list[tuple[str, tuple[slice, ...], np.ndarray]] = [
+            ("probabilities", (slice(None), ys, xs), prob),
+            ("classes", (ys, xs), cls),
+        ]
+        for name, region, block in blocks:
+            write_chunk(
+                ctx.store, name, region, block, storage_options=ctx.storage_options, token=ctx.config_hash
+            )
+    except Exception as err:
+        status, reason = "failed", f"write failed: {type(err).__name__}: {err}"
+    rec = ChunkRecord(
+        task.row, task.col, status, reason, ctx.fingerprint, ctx.run_id, time.perf_counter() - t0
+    )
+    try:
+        ledger.record(rec, drop=("failed",) if task.retry and status != "failed" else ())
+    except Exception as err:  # the chunk stays pending: the summary shows it, a rerun retries it
+        log.error("cannot record chunk %s-%s of %s in its ledger: %s", task.row, task.col, ctx.store, err)
+        return "failed", f"ledger write failed: {type(err).__name__}: {err}"
+    return status, reason
+
+
 def run_chunk(task: ChunkTask, source: SourceBlock, ctx: RunContext) -> dict[str, Any]:
-    """Predict one chunk, write its region, then its ledger record; return a small summary."""
+    """Predict one chunk, write its region, then its ledger record; return a small summary.
+
+    With background writes (the default) the region and record are written by this
+    process's writer thread while the next chunk computes; the returned ``status`` is
+    then the computed one, and a write that fails later is recorded ``failed`` in the
+    ledger (which the run's summary reads).
+    """
     t0 = time.perf_counter()
     ledger = Ledger(ctx.store, ctx.storage_options)
     result = {"row": task.row, "col": task.col, "computed": False}
@@ -165,23 +204,13 @@ def run_chunk(task: ChunkTask, source: SourceBlock, ctx: RunContext) -> dict[str
             )
         )
         return {**result, "status": "failed", "reason": reason}
-    ys, xs = slice(task.y0, task.y1), slice(task.x0, task.x1)
-    write_chunk(
-        ctx.store,
-        "probabilities",
-        (slice(None), ys, xs),
-        prob,
-        storage_options=ctx.storage_options,
-        token=ctx.config_hash,
-    )
-    write_chunk(
-        ctx.store, "classes", (ys, xs), cls, storage_options=ctx.storage_options, token=ctx.config_hash
-    )
-    status, reason = ("done", "") if ran else ("skipped", "nodata")
-    ledger.record(
-        ChunkRecord(
-            task.row, task.col, status, reason, ctx.fingerprint, ctx.run_id, time.perf_counter() - t0
-        ),
-        drop=("failed",) if task.retry else (),
-    )
+    if background_writes():
+
+        def write() -> None:
+            _write_and_record(task, ctx, prob, cls, ran, t0)
+
+        process_writer().submit(write)
+        status, reason = ("done", "") if ran else ("skipped", "nodata")
+    else:
+        status, reason = _write_and_record(task, ctx, prob, cls, ran, t0)
     return {**result, "status": status, "reason": reason, "computed": ran}

@@ -11,10 +11,10 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from reefdask.errors import ConfigError
-from reefdask.predict.model import measure_receptive_field
 
 __all__ = ["STRATEGIES", "WINDOW_MODES", "batch_size", "class_codes", "geometry"]
 
@@ -56,13 +56,17 @@ def geometry(
     strategy: str,
     info: Any,
     card: Any,
-    model: Any,
+    receptive_field: Callable[[], int],
     chunk: int,
     halo: int | None,
     window: int | None,
     window_mode: str,
 ) -> tuple[str, int, int | None, int | None]:
-    """``(strategy, halo, window, step)`` from the model's shape, its card and the arguments."""
+    """``(strategy, halo, window, step)`` from the model's shape, its card and the arguments.
+
+    ``receptive_field`` measures the model's (loading it) and is called only when
+    neither the arguments nor the card give a halo.
+    """
     if strategy not in STRATEGIES:
         raise ConfigError(f"strategy {strategy!r} is unknown; use one of {STRATEGIES}.")
     if window_mode not in WINDOW_MODES:
@@ -83,7 +87,7 @@ def geometry(
         if halo is None and card is not None:
             halo = card.halo if card.halo is not None else card.receptive_field
         if halo is None:
-            halo = measure_receptive_field(model, info)
+            halo = receptive_field()
         return "tiles", _round_up(int(halo), info.stride), None, None
     size = info.window or window or (2 * card.window_radius if card and card.window_radius else None)
     if size is None:

@@ -1,8 +1,10 @@
 """Plan a prediction before running it: grid, halo, strategy, fingerprint, what is left.
 
-:func:`plan_prediction` reads the model (once per process), its card, the imagery's
-metadata and the output store's ledger, and returns a :class:`PredictionPlan` that
-prints readably and can be inspected or tested without computing anything.
+:func:`plan_prediction` reads the model's card, the imagery's metadata, the output
+store's provenance and ledger (and the model itself only when the store has not cached
+its shapes: rerunning a finished prediction never imports TensorFlow), and returns a
+:class:`PredictionPlan` that prints readably and can be inspected or tested without
+computing anything.
 
 Edges: beyond the data, tiles are padded with the model nodata encoding (-10), the
 value the model saw for nodata in training; a chunked run therefore equals one model
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,7 +26,13 @@ from reefdask.predict.geometry import batch_size as _batch_size
 from reefdask.predict.geometry import class_codes as _codes
 from reefdask.predict.geometry import geometry as _geometry
 from reefdask.predict.ledger import Ledger
-from reefdask.predict.model import inspect_model, load_model, weights_digest
+from reefdask.predict.model import (
+    ModelInfo,
+    inspect_model,
+    load_model,
+    measure_receptive_field,
+    weights_digest,
+)
 from reefdask.predict.output import check_provenance, read_provenance
 from reefdask.predict.preprocess import Preprocessing, short_hash
 
@@ -62,6 +70,7 @@ class PredictionPlan:
     statuses: dict[tuple[int, int], str] = field(default_factory=dict)
     storage_options: dict[str, Any] | None = None
     source: Any = field(default=None, repr=False)
+    model_info: dict[str, Any] = field(default_factory=dict)  # shapes read off the model, cached in the store
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -131,6 +140,43 @@ class PredictionPlan:
         from reefdask._html import pre
 
         return pre(self.describe())
+
+
+class _ModelFacts:
+    """A model's shapes (and measured receptive field), from the store's cache or the model itself.
+
+    An output store records them in its provenance keyed by the weights digest, so
+    planning a rerun of that model needs no TensorFlow; otherwise the model is loaded.
+    """
+
+    def __init__(
+        self, model: str, key: str, storage_options: dict[str, Any] | None, cached: dict[str, Any] | None
+    ):
+        self.model, self.key, self.storage_options = model, key, storage_options
+        self._keras: Any = None
+        if cached and cached.get("model_key") == key:
+            self.info = ModelInfo(
+                int(cached["bands"]), int(cached["n_classes"]), cached["window"], int(cached["stride"])
+            )
+            self.rf: int | None = cached.get("receptive_field")
+        else:
+            self.info, self.rf = inspect_model(self.keras()), None
+
+    def keras(self) -> Any:
+        """The loaded Keras model (loaded on first use only)."""
+        if self._keras is None:
+            self._keras = load_model(self.model, self.key, self.storage_options)
+        return self._keras
+
+    def receptive_field(self, info: ModelInfo) -> int:
+        """The measured receptive field (measured once; then cached in the store)."""
+        if self.rf is None:
+            self.rf = measure_receptive_field(self.keras(), info)
+        return self.rf
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form for the store's provenance."""
+        return {"model_key": self.key, **asdict(self.info), "receptive_field": self.rf}
 
 
 def resolve_imagery(
@@ -215,8 +261,9 @@ def plan_prediction(
     pre.band_indices(labels)
     source_of_pre = "arguments" if (bands or scaler) else ("model card" if card else "defaults")
     model_key = weights_digest(model, storage_options)[:16]
-    keras_model = load_model(model, model_key, storage_options)
-    info = inspect_model(keras_model)
+    found = None if overwrite else read_provenance(store, storage_options)
+    facts = _ModelFacts(model, model_key, storage_options, (found or {}).get("model_info"))
+    info = facts.info
     if info.bands != len(pre.bands):
         raise ModelError(
             f"The model takes {info.bands} bands but preprocessing selects {list(pre.bands)}; "
@@ -228,7 +275,7 @@ def plan_prediction(
     pre = Preprocessing(pre.bands, pre.scaler, pre.nodata_encoding, codes)
     fingerprint = short_hash({"weights": model_key, "preprocessing": pre.to_dict()})
     strat, halo_px, size, step = _geometry(
-        strategy, info, card, keras_model, chunk, halo, window, window_mode
+        strategy, info, card, lambda: facts.receptive_field(info), chunk, halo, window, window_mode
     )
     name = _scene_name(imagery, da, scene)
     transform = (
@@ -250,7 +297,6 @@ def plan_prediction(
         "class_codes": list(codes),
     }
     config_hash = short_hash(config)
-    found = None if overwrite else read_provenance(store, storage_options)
     statuses: dict[tuple[int, int], str] = {}
     if found is not None:
         check_provenance(store, found, fingerprint, config, config_hash)
@@ -283,6 +329,7 @@ def plan_prediction(
         statuses=statuses,
         storage_options=storage_options,
         source=da,
+        model_info=facts.to_dict(),
     )
 
 

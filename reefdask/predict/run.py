@@ -14,10 +14,11 @@ from typing import Any
 from reefdask import __version__
 from reefdask.predict.engine import ChunkTask, RunContext, SourceBlock, run_chunk
 from reefdask.predict.ledger import Ledger, PredictionStatus
-from reefdask.predict.output import ensure_template, read_provenance, zarr_kwargs
+from reefdask.predict.output import check_writable, ensure_template, read_provenance, zarr_kwargs
 from reefdask.predict.plan import PredictionPlan, new_run_id, plan_prediction
+from reefdask.predict.writer import flush_writes
 
-__all__ = ["PredictionSummary", "build_tasks", "execute", "predict", "prediction_status"]
+__all__ = ["PredictionSummary", "build_tasks", "execute", "predict", "prediction_status", "threads_by_host"]
 
 
 @dataclass
@@ -100,9 +101,12 @@ def _template(plan: PredictionPlan) -> tuple[Any, dict[str, Any]]:
         },
         coords=coords,
     )
+    from zarr.codecs import ZstdCodec
+
+    # zstd level 1: ~20 % less CPU per chunk than zarr's default level 3 for ~2 % more bytes
     encoding = {
-        "probabilities": {"chunks": (n, c, c), "fill_value": fill},
-        "classes": {"chunks": (c, c), "fill_value": 255},
+        "probabilities": {"chunks": (n, c, c), "fill_value": fill, "compressors": [ZstdCodec(level=1)]},
+        "classes": {"chunks": (c, c), "fill_value": 255, "compressors": [ZstdCodec(level=1)]},
     }
     return ds, encoding
 
@@ -118,6 +122,7 @@ def _provenance(plan: PredictionPlan) -> dict[str, Any]:
         "grid": list(plan.grid),
         "chunk": plan.chunk,
         "scene": plan.scene,
+        "model_info": plan.model_info,
     }
 
 
@@ -178,6 +183,15 @@ def task_resources(client: Any) -> dict[str, float] | None:
     return {"GPU": 1} if any("GPU" in (w.get("resources") or {}) for w in workers) else None
 
 
+def threads_by_host(client: Any) -> dict[str, int]:
+    """Dask threads per host of the cluster now, so each worker's TensorFlow takes its share of cores."""
+    out: dict[str, int] = {}
+    for addr, w in client.scheduler_info().get("workers", {}).items():
+        host = str(w.get("host") or addr.split("://")[-1].rsplit(":", 1)[0])
+        out[host] = out.get(host, 0) + int(w.get("nthreads") or 1)
+    return out
+
+
 def execute(
     plan: PredictionPlan,
     *,
@@ -185,7 +199,12 @@ def execute(
     progress: Callable[[dict[str, Any]], None] | None = None,
     batch_tasks: int = 4096,
 ) -> PredictionSummary:
-    """Write the template, compute every chunk still to do, and summarise the ledger."""
+    """Write the template, compute every chunk still to do, and summarise the ledger.
+
+    A store that cannot be written is refused (:class:`~reefdask.errors.StoreError`)
+    before any chunk is computed; a chunk whose write fails later is recorded
+    ``failed`` with the error and the run goes on (a rerun retries it).
+    """
     import dask
     from dask.callbacks import Callback
 
@@ -198,6 +217,8 @@ def execute(
     resources = task_resources(client)
     with dask.annotate(resources=resources) if resources else contextlib.nullcontext():
         tasks = build_tasks(plan, run_id)
+    if tasks:  # an unwritable store is refused before any work (later write failures are recorded)
+        check_writable(plan.store, run_id, plan.storage_options)
     results: list[dict[str, Any]] = []
 
     def _done(res: dict[str, Any]) -> None:
@@ -205,24 +226,32 @@ def execute(
         if progress is not None:
             progress(res)
 
-    if client is not None:
+    if client is not None and tasks:  # nothing to do: no model loads anywhere
         from distributed import as_completed
 
         from reefdask.predict.model import ModelPlugin
 
-        client.register_plugin(ModelPlugin(plan.model, plan.model_key, plan.storage_options))
-        for i in range(0, len(tasks), batch_tasks):
-            for fut in as_completed(client.compute(tasks[i : i + batch_tasks])):
-                _done(fut.result())
-    else:
+        client.register_plugin(
+            ModelPlugin(plan.model, plan.model_key, plan.storage_options, threads_by_host(client))
+        )
+        try:
+            for i in range(0, len(tasks), batch_tasks):
+                for fut in as_completed(client.compute(tasks[i : i + batch_tasks])):
+                    _done(fut.result())
+        finally:  # chunk writes run behind the tasks: wait for them on every worker
+            client.run(flush_writes)
+    elif tasks:
         cb = Callback(posttask=lambda key, res, *a: _done(res) if str(key).startswith("predict-") else None)
         scheduler = dask.config.get("scheduler", None)
         scheduler = (
             scheduler if scheduler in ("sync", "synchronous", "single-threaded", "threads") else "threads"
         )
-        with cb:
-            for i in range(0, len(tasks), batch_tasks):
-                dask.compute(*tasks[i : i + batch_tasks], scheduler=scheduler)
+        try:
+            with cb:
+                for i in range(0, len(tasks), batch_tasks):
+                    dask.compute(*tasks[i : i + batch_tasks], scheduler=scheduler)
+        finally:
+            flush_writes()
     return summarize(plan, run_id, sum(1 for r in results if r.get("computed")))
 
 
