@@ -90,3 +90,23 @@ def test_metrics_per_class_f1_and_iou():
     assert vals["iou_1"] == pytest.approx(2 / 3)
     assert vals["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
     assert vals["macro_iou"] == pytest.approx((0.5 + 2 / 3) / 2)
+
+
+@pytest.mark.parametrize("name", ["unet", "dense_unet", "res_flat_net"])
+def test_seeded_build_equals_keras_seeding_and_ignores_the_global_rng(name):
+    """``build_model(seed=s)`` gives the model ``set_random_seed(s)`` gives, whatever the global RNG."""
+    import random
+
+    import keras
+
+    from reefdask.train.architectures import build_model
+
+    spec = ArchSpec(name=name, filters=4, blocks=[1, 2], dropout=0.1, batch_norm=True)
+    keras.utils.set_random_seed(7)
+    reference = build_model(spec, 3, 5).get_weights()
+    keras.utils.set_random_seed(0)
+    random.random()  # another thread drawing from the global RNG, as a Dask worker's event loop does
+    seeded = build_model(spec, 3, 5, seed=7)
+    assert all(np.array_equal(a, b) for a, b in zip(reference, seeded.get_weights(), strict=True))
+    drops = [layer.seed_generator for layer in seeded.layers if "dropout" in layer.name]
+    assert len({int(g.state.numpy()[0]) for g in drops}) == len(drops) >= 2  # one seed each

@@ -57,11 +57,28 @@ def train(
 @app.command("sweep")
 def sweep(
     config: str = typer.Argument(..., help="Sweep config YAML (see pipelines/configs/sweep.yaml)."),
+    cluster: str | None = typer.Option(
+        None,
+        "--cluster",
+        help="Cluster profile (local, slurm-gpu, ...): one training task per model, one model per GPU "
+        "worker. Default: the models train one after another in this process.",
+    ),
 ) -> None:
     """Train a grid of models on shared samples, skipping finished ones, and compare them."""
     from reefdask.config import load_config
     from reefdask.train.config import SweepConfig
-    from reefdask.train.sweep import run_sweep
+    from reefdask.train.sweep import profile_resources, run_sweep
 
-    r = run_sweep(load_config(config, SweepConfig))
+    cfg = load_config(config, SweepConfig)
+    if cluster is None:
+        r = run_sweep(cfg)
+    else:
+        from reefdask.cluster import open_cluster
+
+        with open_cluster(cluster, log_dir=cfg.outdir) as client:
+            r = run_sweep(cfg, client=client, resources=profile_resources(cluster))
+    failed = [row["name"] for row in r.rows if row.get("error")]
     typer.echo(f"{len(r.rows)} models; comparison in {r.table_csv} and {r.table_md}; ranking {r.figure}")
+    if failed:
+        typer.echo(f"{len(failed)} failed (see the error column): {', '.join(failed)}", err=True)
+        raise typer.Exit(1)

@@ -117,17 +117,67 @@ def recommended_halo(spec: ArchSpec) -> int:
     return int(math.ceil(receptive_field(spec) / 2 / s) * s)
 
 
-def build_model(spec: ArchSpec, n_bands: int, n_classes: int) -> Any:
-    """Build the Keras model for ``spec``: input ``(None, None, n_bands)``, softmax ``n_classes``."""
+def build_model(spec: ArchSpec, n_bands: int, n_classes: int, *, seed: int | None = None) -> Any:
+    """Build the Keras model for ``spec``: input ``(None, None, n_bands)``, softmax ``n_classes``.
+
+    With ``seed``, the random initial state (kernel initializers, dropout seeds) is drawn
+    from a private RNG seeded with it, in the order Keras would draw from Python's global
+    ``random`` after ``keras.utils.set_random_seed(seed)``: the same model, but one that
+    other threads cannot disturb (a Dask worker's event loop draws from the global RNG
+    while a training task builds its model).
+    """
     import keras
 
     arch = get(spec.name)
     if spec.kernel_size % 2 == 0:
         raise ConfigError(f"architecture.kernel_size {spec.kernel_size} must be odd (e.g. 3).")
+    layers = keras.layers if seed is None else _SeededLayers(keras.layers, seed)
     inp = keras.Input((None, None, n_bands), name="features")
-    x = _SKELETONS[arch.skeleton](inp, spec, _BLOCKS[arch.block], keras.layers)
-    out = keras.layers.Conv2D(n_classes, 1, activation="softmax", dtype="float32", name="probabilities")(x)
+    x = _SKELETONS[arch.skeleton](inp, spec, _BLOCKS[arch.block], layers)
+    out = layers.Conv2D(n_classes, 1, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inp, out, name=spec.name)
+
+
+class _SeededLayers:
+    """``keras.layers`` whose random layers take their seeds from a private RNG.
+
+    Keras draws ``random.randint(1, 10**9)`` from the global RNG for each unseeded random
+    initializer or dropout layer when it is constructed; this draws the same numbers, in
+    the same order, from ``random.Random(seed)`` and passes them explicitly.
+    """
+
+    _KERNELS = ("Conv2D", "Conv2DTranspose", "Dense")
+    _DROPOUTS = ("Dropout", "SpatialDropout2D")
+
+    def __init__(self, layers: Any, seed: int) -> None:
+        import random
+
+        self._layers = layers
+        self._rng = random.Random(seed)
+
+    def _draw(self) -> int:
+        return self._rng.randint(1, int(1e9))
+
+    def __getattr__(self, name: str) -> Any:
+        cls = getattr(self._layers, name)
+        if name in self._KERNELS:
+
+            def make_kernel_layer(*args: Any, **kw: Any) -> Any:
+                if "kernel_initializer" not in kw:
+                    import keras
+
+                    kw["kernel_initializer"] = keras.initializers.GlorotUniform(seed=self._draw())
+                return cls(*args, **kw)
+
+            return make_kernel_layer
+        if name in self._DROPOUTS:
+
+            def make_dropout(*args: Any, **kw: Any) -> Any:
+                kw.setdefault("seed", self._draw())
+                return cls(*args, **kw)
+
+            return make_dropout
+        return cls
 
 
 # -- blocks ---------------------------------------------------------------------------

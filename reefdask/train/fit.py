@@ -35,7 +35,7 @@ from reefdask.errors import ConfigError
 from reefdask.storage import write_bytes_atomic
 from reefdask.train.config import TrainConfig
 
-__all__ = ["TrainResult", "train", "fingerprint"]
+__all__ = ["TrainResult", "finished_result", "train", "fingerprint"]
 
 
 @dataclass
@@ -56,9 +56,29 @@ def _run_config(cfg: TrainConfig) -> dict[str, Any]:
     return d
 
 
+def finished_result(cfg: TrainConfig) -> TrainResult | None:
+    """The result of a finished fit of exactly ``cfg`` (same configuration hash), else None.
+
+    Cheap (reads JSON only, no TensorFlow): a sweep uses it to skip finished models
+    before sending any work to a cluster.
+    """
+    from reefdask.modelcard import ModelCard, card_url
+
+    out = Path(cfg.outdir)
+    model_path, run_file = out / f"{cfg.name}.keras", out / "run.json"
+    card_path = Path(card_url(str(model_path)))
+    if not (run_file.exists() and model_path.exists() and card_path.exists()):
+        return None
+    if json.loads(run_file.read_text()).get("config_hash") != config_hash(_run_config(cfg)):
+        return None
+    card = ModelCard.load(str(card_path))
+    hist = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []
+    return TrainResult(str(model_path), str(card_path), hist, card.metrics, skipped=True)
+
+
 def train(cfg: TrainConfig) -> TrainResult:
     """Train (or resume, or skip) the model described by ``cfg``; see the module docstring."""
-    from reefdask.modelcard import ModelCard, card_url
+    from reefdask.modelcard import card_url
     from reefdask.train.samples import config_differences
 
     out = Path(cfg.outdir)
@@ -80,10 +100,10 @@ def train(cfg: TrainConfig) -> TrainResult:
             card_path = Path(card_url(str(model_path)))
             for stale in (model_path, card_path, out / "history.json", out / "scaler.json"):
                 stale.unlink(missing_ok=True)
-        elif model_path.exists() and Path(card_url(str(model_path))).exists():
-            card = ModelCard.load(card_url(str(model_path)))
-            hist = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []
-            return TrainResult(str(model_path), card_url(str(model_path)), hist, card.metrics, skipped=True)
+        else:
+            done = finished_result(cfg)
+            if done is not None:
+                return done
     write_bytes_atomic(
         str(run_file), json.dumps({"config": run, "config_hash": config_hash(run)}, indent=1).encode()
     )
@@ -143,7 +163,7 @@ def _fit(cfg: TrainConfig, out: Path, model_path: Path) -> TrainResult:
     if state is not None:
         model = keras.models.load_model(ckdir / state["model"], custom_objects=CUSTOM_OBJECTS)
     else:
-        model = build_model(cfg.architecture, store.n_bands, schema.n_classes)
+        model = build_model(cfg.architecture, store.n_bands, schema.n_classes, seed=cfg.seed)
         model.compile(
             optimizer=keras.optimizers.Adam(cfg.learning_rate),
             loss=WeightedCCE(crop=crop),

@@ -5,7 +5,10 @@ model; a store URL is used as it is). Each grid point becomes one
 :class:`~reefdask.train.config.TrainConfig` (``base`` merged with the point's dotted keys)
 trained into ``outdir/<name>``: finished models are skipped, killed ones resume. Without a
 Dask client the models train one after another in this process; with one (a LocalCluster,
-or SLURM GPU workers with one GPU each) each model is one task named ``train-<name>``.
+or SLURM GPU workers with one GPU each) each model still to train is one task named
+``train-<name>-<token>``, restricted to ``{"GPU": 1}`` when the workers advertise GPUs, so
+each GPU worker trains one model at a time. A failed model is recorded in the table
+(``error``) and the others go on.
 The comparison is written as CSV and Markdown, ranked by ``metric``, with a bar figure.
 
 Examples
@@ -22,6 +25,8 @@ import copy
 import csv
 import itertools
 import re
+import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +34,7 @@ from typing import Any
 from reefdask.config import load_config
 from reefdask.train.config import SamplesConfig, SweepConfig, TrainConfig
 
-__all__ = ["SweepResult", "expand_grid", "run_name", "run_sweep"]
+__all__ = ["SweepResult", "expand_grid", "profile_resources", "run_name", "run_sweep"]
 
 
 @dataclass
@@ -74,18 +79,95 @@ def _store(cfg: SweepConfig, client: Any) -> str:
     return cfg.samples
 
 
+def profile_resources(profile: str) -> dict[str, float] | None:
+    """Resources a training task needs on the workers of a cluster ``profile``.
+
+    ``{"GPU": 1}`` when the profile's workers advertise GPUs (``slurm-gpu``, or a local
+    profile with ``resources: {GPU: 1}``), else None. Read from the profile rather than
+    from connected workers: an adaptive SLURM cluster has none before the first task.
+
+    >>> profile_resources("slurm-gpu"), profile_resources("local")
+    ({'GPU': 1}, None)
+    """
+    from reefdask.cluster import SlurmProfile, resolve_profile
+
+    resolved = resolve_profile(profile)
+    res = resolved.worker_resources() if isinstance(resolved, SlurmProfile) else dict(resolved.resources)
+    return {"GPU": 1} if res.get("GPU") else None
+
+
+_TRAIN_LOCK = threading.Lock()
+
+
 def _train_one(tcfg: dict[str, Any]) -> dict[str, Any]:
+    """Train one model (a cluster task): one fit at a time per process.
+
+    Keras/TensorFlow state (graph names, global seeds, op determinism) is per process, so
+    two fits sharing a worker's threads would disturb each other; the lock keeps them apart
+    on multi-threaded workers without GPU resources. The scaler is fitted on this
+    process's threads, not spread as sub-tasks over workers that are busy training.
+    """
+    import dask
     import keras
 
     from reefdask.train.fit import train
 
-    keras.backend.clear_session()
-    r = train(TrainConfig.model_validate(tcfg))
+    with _TRAIN_LOCK, dask.config.set(scheduler="threads"):
+        keras.backend.clear_session()
+        r = train(TrainConfig.model_validate(tcfg))
     return {"metrics": r.metrics, "skipped": r.skipped, "model": r.model}
 
 
-def run_sweep(cfg: SweepConfig, *, client: Any = None) -> SweepResult:
-    """Build the samples once, train every grid point, and write the comparison."""
+def _failure(err: BaseException) -> dict[str, Any]:
+    return {"metrics": {}, "skipped": False, "model": "", "error": f"{type(err).__name__}: {err}"}
+
+
+def _finished(tcfg: dict[str, Any]) -> dict[str, Any] | None:
+    from reefdask.train.fit import finished_result
+
+    r = finished_result(TrainConfig.model_validate(tcfg))
+    return None if r is None else {"metrics": r.metrics, "skipped": True, "model": r.model}
+
+
+def _train_on_client(
+    client: Any, configs: list[dict[str, Any]], resources: dict[str, float] | None
+) -> list[dict[str, Any]]:
+    """One task per model (``train-<name>-<token>``), restricted to ``resources``; failures recorded."""
+    from distributed import wait
+
+    token = uuid.uuid4().hex[:8]
+    futures = [
+        client.submit(_train_one, c, key=f"train-{c['name']}-{token}", pure=False, resources=resources)
+        for c in configs
+    ]
+    wait(futures)
+    out = []
+    for fut in futures:
+        out.append(_failure(fut.exception()) if fut.status == "error" else fut.result())
+        fut.release()
+    return out
+
+
+def run_sweep(
+    cfg: SweepConfig, *, client: Any = None, resources: dict[str, float] | None = None
+) -> SweepResult:
+    """Build the samples once, train every grid point, and write the comparison.
+
+    Parameters
+    ----------
+    cfg
+        The sweep.
+    client
+        A Dask client: each model still to train becomes one task, trained in parallel
+        across the workers. None: the models train one after another in this process.
+    resources
+        Worker resources each training task needs. None: ``{"GPU": 1}`` when the
+        client's workers advertise GPUs (:func:`reefdask.predict.run.task_resources`),
+        so that each GPU worker trains one model at a time.
+
+    A model that fails is recorded (``error`` column, no metrics, ranked last) and the
+    others go on; running the sweep again retries it and skips the finished ones.
+    """
     store = _store(cfg, client)
     out = Path(cfg.outdir)
     out.mkdir(parents=True, exist_ok=True)
@@ -97,13 +179,25 @@ def run_sweep(cfg: SweepConfig, *, client: Any = None) -> SweepResult:
         name = run_name(point)
         d.update(samples=store, outdir=str(out / name), name=name)
         configs.append(load_config(d, TrainConfig).model_dump(mode="json"))  # key-path errors before any fit
+    results: list[dict[str, Any] | None] = [_finished(c) for c in configs]
+    todo = [i for i, r in enumerate(results) if r is None]
     if client is None:
-        results = [_train_one(c) for c in configs]
-    else:
-        futures = [client.submit(_train_one, c, key=f"train-{c['name']}", pure=False) for c in configs]
-        results = client.gather(futures)
+        for i in todo:
+            try:
+                results[i] = _train_one(configs[i])
+            except Exception as err:  # recorded in the table; the sweep goes on
+                results[i] = _failure(err)
+    elif todo:
+        if resources is None:
+            from reefdask.predict.run import task_resources
+
+            resources = task_resources(client)
+        trained = _train_on_client(client, [configs[i] for i in todo], resources)
+        for i, outcome in zip(todo, trained, strict=True):
+            results[i] = outcome
     rows = []
     for point, c, r in zip(points, configs, results, strict=True):
+        assert r is not None
         cols = dict.fromkeys((*_COLUMNS, cfg.metric))
         rows.append(
             {
@@ -112,6 +206,7 @@ def run_sweep(cfg: SweepConfig, *, client: Any = None) -> SweepResult:
                 **{k: r["metrics"].get(k) for k in cols},
                 "skipped": r["skipped"],
                 "model": r["model"],
+                "error": r.get("error", ""),
             }
         )
     rows.sort(key=lambda row: -row[cfg.metric] if row[cfg.metric] is not None else float("inf"))
