@@ -126,7 +126,7 @@ def test_sweep_on_slurm_gpu_jobs_matches_sequential(samples_yaml, tmp_path, prof
     cfg = SweepConfig(samples=samples_yaml, outdir=str(tmp_path / "slurm"), base=BASE, grid=grid)
     with open_cluster("slurm-gpu", min_jobs=2, max_jobs=2, **profile) as client:
         client.register_plugin(plugin)
-        client.wait_for_workers(2, timeout=120)
+        client.wait_for_workers(2, timeout=240)  # job start can be slow on a loaded machine
         on_slurm = run_sweep(cfg, client=client, resources=profile_resources("slurm-gpu"))
         seen = client.run_on_scheduler(lambda dask_scheduler: dict(dask_scheduler.plugins[plugin.name].seen))
     assert len(seen) == 2 and all(res == {"GPU": 1} for res, _ in seen.values())

@@ -143,7 +143,14 @@ def _train_on_client(
     wait(futures)
     out = []
     for fut in futures:
-        out.append(_failure(fut.exception()) if fut.status == "error" else fut.result())
+        if fut.status == "finished":
+            out.append(fut.result())
+        else:  # "error" (raised, or its worker died too often: KilledWorker) or "cancelled"
+            try:
+                err = fut.exception()
+            except Exception as cancelled:  # a cancelled future has no exception to give
+                err = cancelled
+            out.append(_failure(err))
         fut.release()
     return out
 
@@ -166,7 +173,9 @@ def run_sweep(
         so that each GPU worker trains one model at a time.
 
     A model that fails is recorded (``error`` column, no metrics, ranked last) and the
-    others go on; running the sweep again retries it and skips the finished ones.
+    others go on; running the sweep again retries it (resuming from its last checkpoint)
+    and skips the finished ones. With a client, ``outdir`` must be a folder the workers
+    share with this process (SLURM: a shared filesystem).
     """
     store = _store(cfg, client)
     out = Path(cfg.outdir)
