@@ -74,6 +74,7 @@ def test_ledger_repr_counts_and_escaped_reasons():
 
 
 @pytest.mark.tf
+@pytest.mark.slow
 def test_prediction_plan_summary_and_status(tmp_path):
     from reefdask.predict import execute, plan_prediction, prediction_status
     from reefdask.predict.testing import as_imagery, scene_array, tiny_fcn
@@ -98,7 +99,6 @@ def test_prediction_plan_summary_and_status(tmp_path):
     assert str(status).startswith(f"{store}: 4 done, 1 skipped, 1 failed, 0 pending of 6 chunks")
 
 
-@pytest.mark.tf
 def test_model_card_repr(tmp_path):
     from reefdask.classes import default_schema
     from reefdask.modelcard import ModelCard
