@@ -70,3 +70,50 @@ def test_failed_chunks_make_the_cli_exit_non_zero(tmp_path):
     assert "failed chunk 1-1" in res.output
     status = json.loads(CliRunner().invoke(app, ["status", out, "--json"]).output)
     assert "1-1" in status["failures"] and status["counts"]["failed"] >= 1
+
+
+@pytest.mark.slow
+def test_predict_on_the_local_cluster_profile(tmp_path):
+    """``--cluster local`` runs the chunks on the profile's worker process, not in the CLI's."""
+    import os
+
+    import dask
+
+    from reefdask.predict import Ledger
+
+    model = str(tmp_path / "m.keras")
+    tiny_fcn(model, classes=3, seed=1)
+    tif = write_tif(tmp_path / "scene.tif", scene_array(64, 64, seed=4))
+    out, ref = str(tmp_path / "out.zarr"), str(tmp_path / "ref.zarr")
+    profile = {"n-workers": 1, "threads-per-worker": 1, "dashboard-address": ":0"}
+    with dask.config.set({f"reefdask.cluster.profiles.local.{k}": v for k, v in profile.items()}):
+        res = CliRunner().invoke(
+            app,
+            [
+                "predict",
+                "--model",
+                model,
+                "--imagery",
+                tif,
+                "--out",
+                out,
+                "--chunk",
+                "32",
+                "--cluster",
+                "local",
+            ],
+        )
+    assert res.exit_code == 0, res.output
+    assert "4 done, 0 skipped, 0 failed" in res.output
+    pids = {rec.pid for rec in Ledger(out).records()}
+    assert len(pids) == 1 and os.getpid() not in pids  # one worker process did every chunk
+    assert (
+        CliRunner()
+        .invoke(app, ["predict", "--model", model, "--imagery", tif, "--out", ref, "--chunk", "32"])
+        .exit_code
+        == 0
+    )
+    import xarray as xr
+
+    a, b = (xr.open_zarr(s, consolidated=False, zarr_format=3) for s in (out, ref))
+    assert a.probabilities.values.tobytes() == b.probabilities.values.tobytes()

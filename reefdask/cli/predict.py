@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import typer
@@ -36,8 +37,15 @@ def predict_cmd(
     dtype: str = typer.Option("uint8", "--dtype", help="uint8 (percent, 255 nodata) or float32 (NaN)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an output made by another model."),
     plan_only: bool = typer.Option(False, "--plan", help="Print the plan and exit without computing."),
+    cluster: str | None = typer.Option(
+        None, "--cluster", help="Cluster profile (local, slurm-gpu, ...) to run the chunks on."
+    ),
 ) -> None:
-    """Apply MODEL to IMAGERY chunk by chunk into OUT; a rerun resumes where it stopped."""
+    """Apply MODEL to IMAGERY chunk by chunk into OUT; a rerun resumes where it stopped.
+
+    With ``--cluster PROFILE`` the chunks run on that Dask cluster (``reefdask cluster
+    list`` shows the profiles); else on threads in this process.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from reefdask.predict import execute, plan_prediction
@@ -59,9 +67,15 @@ def predict_cmd(
     if plan_only:
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=False) as bar:
+    with contextlib.ExitStack() as stack:
+        client = None
+        if cluster is not None and plan.todo:  # nothing left to do: no cluster to start
+            from reefdask.cluster import open_cluster
+
+            client = stack.enter_context(open_cluster(cluster))
+        bar = stack.enter_context(Progress(*columns, transient=False))
         task = bar.add_task(f"predict {plan.scene}", total=len(plan.todo))
-        summary = execute(plan, progress=lambda res: bar.advance(task))
+        summary = execute(plan, client=client, progress=lambda res: bar.advance(task))
     typer.echo(str(summary))
     if not summary.ok:
         raise typer.Exit(1)
