@@ -277,21 +277,19 @@ def export(p: DemoPlan) -> dict[str, Any]:
 
 def _heat_png(vrt: str, png: Path) -> str:
     """A look at the exported reef heat mosaic (read through its VRT, as a GIS would)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
     import rasterio
+
+    from reefdask._mpl import agg_figure
 
     with rasterio.open(vrt) as ds:
         f = max(1, max(ds.width, ds.height) // 1024)
         heat = ds.read(1, out_shape=(ds.height // f, ds.width // f), masked=True)
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig = agg_figure(7, 6)
+    ax = fig.add_subplot()
     im = ax.imshow(np.ma.masked_equal(heat, 255), cmap="magma", vmin=0, vmax=100)
     fig.colorbar(im, ax=ax, label="reef probability (%)")
     ax.set_title("Global run: reef heat of the done quads (SYNTHETIC)")
     ax.set_axis_off()
     fig.savefig(png, dpi=100, bbox_inches="tight")
-    plt.close(fig)
     return str(png)

@@ -17,12 +17,9 @@ ERROR_COLORS = {"TP": "#1a9641", "FP": "#d7191c", "FN": "#2b83ba", "TN": "#e0e0e
 
 
 def _figure(w: float, h: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from reefdask._mpl import agg_figure
 
-    fig = Figure(figsize=(w, h), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
+    return agg_figure(w, h)
 
 
 def _save(fig: Any, path: Path) -> Path:

@@ -167,17 +167,15 @@ def progress_html(p: dict[str, Any]) -> str:
 
 def draw_map(p: dict[str, Any], path: str, storage_options: dict[str, Any] | None = None) -> str:
     """Draw the run's quads coloured by status (leased quads in yellow) into a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Patch, Rectangle
 
+    from reefdask._mpl import agg_figure
     from reefdask.grid import Quad
 
     statuses = dict(p["statuses"])
     leased = set(p["leased"])
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig = agg_figure(7, 6)
+    ax = fig.add_subplot()
     xs, ys = [], []
     seen = set()
     for q in sorted(read_manifest(p["run"], storage_options)["quads"]):
@@ -202,5 +200,4 @@ def draw_map(p: dict[str, Any], path: str, storage_options: dict[str, Any] | Non
     )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path

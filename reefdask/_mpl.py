@@ -1,0 +1,27 @@
+"""Matplotlib figures drawn on their own Agg canvas: no pyplot state, no backend switch.
+
+Library code never calls ``matplotlib.use`` or pyplot, so drawing a report inside a
+notebook leaves the notebook's inline plotting alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["agg_figure"]
+
+
+def agg_figure(width: float, height: float, dpi: int = 100) -> Any:
+    """A :class:`matplotlib.figure.Figure` on an Agg canvas (``fig.savefig`` writes PNGs).
+
+    >>> fig = agg_figure(2, 1)
+    >>> ax = fig.add_subplot()
+    >>> type(fig.canvas).__name__
+    'FigureCanvasAgg'
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
