@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["agg_figure"]
+__all__ = ["agg_figure", "subplots"]
 
 
 def agg_figure(width: float, height: float, dpi: int = 100) -> Any:
@@ -25,3 +25,16 @@ def agg_figure(width: float, height: float, dpi: int = 100) -> Any:
     fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
+
+
+def subplots(
+    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **kwargs: Any
+) -> tuple[Any, Any]:
+    """``(figure, axes)`` like ``pyplot.subplots``, on an Agg canvas of its own.
+
+    >>> fig, axes = subplots(1, 2, figsize=(4, 2))
+    >>> len(axes)
+    2
+    """
+    fig = agg_figure(*figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)

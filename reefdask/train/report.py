@@ -14,16 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from reefdask._mpl import subplots
+
 __all__ = ["write_report"]
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def write_report(
@@ -47,18 +40,15 @@ def write_report(
         "classes.png": _class_bars(card, names),
         "samples.png": _samples(store, scaler, model, colors, n_windows),
     }
-    plt = _plt()
     for name, fig in figs.items():
         fig.savefig(outdir / name, dpi=90, bbox_inches="tight")
-        plt.close(fig)
     page = outdir / "index.html"
     page.write_text(_html(card, names, list(figs)))
     return page
 
 
 def _curves(history: list[dict[str, float]]) -> Any:
-    plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    fig, axes = subplots(1, 3, figsize=(13, 3.5))
     ep = [r["epoch"] for r in history]
     for ax, key in zip(axes, ("loss", "macro_f1", "learning_rate"), strict=True):
         for k, style in ((key, "-"), (f"val_{key}", "--")):
@@ -72,10 +62,9 @@ def _curves(history: list[dict[str, float]]) -> Any:
 
 
 def _confusion(card: Any, names: list[str]) -> Any:
-    plt = _plt()
     m = np.asarray(card.class_metrics["val"]["confusion"], "float64")
     norm = m / np.maximum(m.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig, ax = subplots(figsize=(7, 6))
     im = ax.imshow(norm, vmin=0, vmax=1, cmap="viridis")
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
     ax.set_yticks(range(len(names)), names, fontsize=7)
@@ -87,10 +76,9 @@ def _confusion(card: Any, names: list[str]) -> Any:
 
 
 def _class_bars(card: Any, names: list[str]) -> Any:
-    plt = _plt()
     sc = card.class_metrics["val"]
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(9, 3.5))
+    fig, ax = subplots(figsize=(9, 3.5))
     ax.bar(x - 0.2, sc["f1"], 0.4, label="F1")
     ax.bar(x + 0.2, sc["iou"], 0.4, label="IoU")
     ax.set_xticks(x, names, rotation=90, fontsize=7)
@@ -105,13 +93,12 @@ def _samples(store: Any, scaler: Any, model: Any, colors: list[str], n: int) -> 
 
     from reefdask.train.dataset import load_piece
 
-    plt = _plt()
     (a, b), *_ = store.ranges("validation")
     x, y = load_piece(store, scaler, a, min(b, a + n))
     pred = model.predict(x, verbose=0).argmax(-1)
     raw = store.read("features", a, a + len(x)).astype("float32")
     cmap = ListedColormap(colors)
-    fig, axes = plt.subplots(len(x), 3, figsize=(7.5, 2.5 * len(x)), squeeze=False)
+    fig, axes = subplots(len(x), 3, figsize=(7.5, 2.5 * len(x)), squeeze=False)
     for i in range(len(x)):
         img = raw[i, ..., :3] if raw.shape[-1] >= 3 else raw[i, ..., :1].repeat(3, -1)
         lo, hi = np.percentile(img, (2, 98))

@@ -239,16 +239,12 @@ def _write(out: Path, rows: list[dict[str, Any]], metric: str) -> SweepResult:
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(fmt(r.get(k, "")) for k in keys) + " |" for r in rows]
     md_path.write_text(f"# Sweep comparison (ranked by {metric})\n\n" + "\n".join(lines) + "\n")
-    import matplotlib
+    from reefdask._mpl import subplots
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(4, 0.6 * len(rows) + 2), 3.5))
+    fig, ax = subplots(figsize=(max(4, 0.6 * len(rows) + 2), 3.5))
     ax.bar([r["name"] for r in rows], [r.get(metric) or 0 for r in rows])
     ax.set_ylabel(metric)
     ax.tick_params(axis="x", rotation=60, labelsize=7)
     ax.set_title(f"models ranked by {metric}")
     fig.savefig(fig_path, dpi=90, bbox_inches="tight")
-    plt.close(fig)
     return SweepResult(rows, str(csv_path), str(md_path), str(fig_path))
