@@ -237,3 +237,37 @@ def test_predict_is_lazy_about_tensorflow_and_callable_from_the_top():
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_tf_threads_share_the_host_twice_over(monkeypatch):
+    import os
+    from types import SimpleNamespace
+
+    import dask
+
+    from reefdask.predict.model import ModelPlugin
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    worker = SimpleNamespace(address="tcp://10.0.0.5:4000", state=SimpleNamespace(nthreads=2))
+    plugin = ModelPlugin("m.keras", "k", threads_by_host={"10.0.0.5": 8})
+    assert plugin.tf_threads(worker) == 2  # 8 cores / 8 Dask threads on the host, x 2
+    assert ModelPlugin("m.keras", "k", threads_by_host={"10.0.0.5": 2}).tf_threads(worker) == 8  # capped
+    assert ModelPlugin("m.keras", "k").tf_threads(worker) == 8  # unknown host: its own 2 threads
+    assert ModelPlugin("m.keras", "k", threads_by_host={"10.0.0.5": 16}).tf_threads(worker) == 1
+    with dask.config.set({"reefdask.predict.tf-threads": 3}):
+        assert plugin.tf_threads(worker) == 3
+
+
+def test_workers_undo_the_nannys_tiny_malloc_trim_threshold():
+    import os
+    import subprocess
+    import sys
+
+    code = "from reefdask.predict.model import relax_malloc_trim; print(relax_malloc_trim())"
+    run = lambda env: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()[-1]
+    base = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    assert run({**base, "MALLOC_TRIM_THRESHOLD_": "65536"}) == "True"  # as a Dask nanny sets it
+    assert run(base) == "False"  # glibc's own adaptive defaults are left alone
+    assert run({**base, "MALLOC_TRIM_THRESHOLD_": str(2**30)}) == "False"

@@ -242,9 +242,12 @@ class ModelPlugin(WorkerPlugin):
         self.name = f"reefdask-model-{fingerprint}"
 
     def tf_threads(self, worker: Any) -> int:
-        """TensorFlow threads per task: the host's cores over the Dask threads of all its workers.
+        """TensorFlow threads per task: twice the host's cores over the Dask threads of all its workers.
 
-        ``reefdask.predict.tf-threads`` overrides it. A host missing from
+        Capped at the host's cores. The factor 2 keeps the cores busy while other tasks
+        do their single-threaded parts (read, preprocess, encode, write): on 2 cores, 2
+        workers x 1 thread ran 4096^2 in 14.4-16.5 s with 2 TF threads each vs 18.7-26.7 s
+        with 1. ``reefdask.predict.tf-threads`` overrides it. A host missing from
         ``threads_by_host`` (a worker that joined later) counts its own threads only.
         """
         import dask
@@ -255,7 +258,7 @@ class ModelPlugin(WorkerPlugin):
             return int(n)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         threads = self.threads_by_host.get(get_address_host(worker.address), worker.state.nthreads)
-        return max(1, cores // max(1, int(threads), worker.state.nthreads))
+        return max(1, min(cores, 2 * (cores // max(1, int(threads), worker.state.nthreads))))
 
     def setup(self, worker: Any) -> None:
         """Tune malloc, set TensorFlow's threads from the host's cores, load the model."""
