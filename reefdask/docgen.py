@@ -193,6 +193,7 @@ def _model_section(model: type[BaseModel], level: str) -> list[str]:
     out.append("|---|---|---|---|")
     for name, f in model.model_fields.items():
         desc = _description(f) + _bounds(f)
+        name = f.alias or name  # the YAML key (e.g. `global`, which Python spells `global_`)
         out.append(f"| `{name}` | {_cell(_type_name(f.annotation))} | {_cell(_default(f))} | {_cell(desc)} |")
     return [*out, ""]
 
