@@ -57,7 +57,7 @@ def render_markdown(summary: dict) -> str:
         f"- Made by `{summary['command']}` on {summary['finished']}, commit {commit} "
         f"({'summary of the existing results files' if only_summary else summary['mode']}).",
         "- Rerun all benchmarks: `make bench` (default sizes) or `make bench BENCH_ARGS=--quick` "
-        "(small sizes; add `--out DIR` to keep the committed figures); "
+        "(small sizes, written to `benchmarks/_work/quick/`); "
         "some of them: `make bench BENCH_ARGS='--only predict calval'`.",
         "- Rebuild this page and `results.json` from `results/*.json` without running anything: "
         "`.venv/bin/python -m benchmarks.run --summarize-only`.",

@@ -294,12 +294,17 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"run only these benches (of: {', '.join(benches)})")  # fmt: skip
     ap.add_argument("--summarize-only", action="store_true",
                     help="run nothing; rebuild results.json and RESULTS.md from results/*.json")  # fmt: skip
-    where = "folder of results/<topic>.json, results.json and RESULTS.md (default: benchmarks/)"
-    ap.add_argument("--out", type=Path, default=HERE, help=where)
+    where = (
+        "folder of results/<topic>.json, results.json and RESULTS.md (default: benchmarks/,"
+        " or benchmarks/_work/quick with --quick, so small-size figures never replace the committed ones)"
+    )
+    ap.add_argument("--out", type=Path, default=None, help=where)
     ap.add_argument(
         "--timeout", type=float, default=3600, help="seconds per bench before it is ended (0: none)"
     )
     args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = HERE / "_work" / "quick" if args.quick else HERE
     command = " ".join(["python -m benchmarks.run", *(sys.argv[1:] if argv is None else argv)])
     outcomes = None
     before = machine_facts()
