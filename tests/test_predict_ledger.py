@@ -135,6 +135,11 @@ def test_unreadable_block_is_recorded_failed_and_retried(model, tmp_path):
     again = predict(tif, model, store, chunk=32).attrs["prediction_summary"]
     assert again["computed"] == 4 and again["counts"] == {"done": 16, "skipped": 0, "failed": 0}
     assert again["failures"] == {} and not any(n.endswith(".failed.json") for n in Ledger(store).names())
+    # a stray record off the output's 4 x 4 chunk grid is not counted
+    Ledger(store).record(ChunkRecord(9, 9, "failed", reason="stray"))
+    status = prediction_status(store)
+    assert status["counts"] == {"done": 16, "skipped": 0, "failed": 0, "pending": 0}
+    assert status["failures"] == {}
 
 
 def test_local_and_memory_stores_give_identical_output(model, tmp_path):

@@ -283,7 +283,8 @@ def prediction_status(store: str, storage_options: dict[str, Any] | None = None)
         )
     ny, nx = prov.get("grid", [0, 0])
     ledger = Ledger(store, storage_options)
-    statuses = ledger.statuses()
+    # only chunks of the output's grid count (a stray record never makes `pending` negative)
+    statuses = {(r, c): v for (r, c), v in ledger.statuses().items() if r < ny and c < nx}
     counts = {s: sum(1 for v in statuses.values() if v == s) for s in ("done", "skipped", "failed")}
     counts["pending"] = ny * nx - sum(counts.values())
     status = {
@@ -294,7 +295,9 @@ def prediction_status(store: str, storage_options: dict[str, Any] | None = None)
         "model": prov.get("model"),
         "total": ny * nx,
         "counts": counts,
-        "failures": {f"{r}-{c}": why for (r, c), why in sorted(ledger.failures().items())},
+        "failures": {
+            f"{r}-{c}": why for (r, c), why in sorted(ledger.failures().items()) if (r, c) in statuses
+        },
     }
     return PredictionStatus(status)
 
