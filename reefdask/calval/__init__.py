@@ -14,9 +14,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# `evaluate` and `confusion` are functions AND submodules of the same name: bound here at
+# once (they import only NumPy), because once a submodule is imported Python sets the
+# package attribute to the module, and the lazy lookup below would never run for them.
+from reefdask.calval.confusion import confusion as confusion
+from reefdask.calval.evaluate import evaluate as evaluate
+
 _LAZY = {
     "Confusion": "reefdask.calval.confusion",
-    "confusion": "reefdask.calval.confusion",
     "PixelAreas": "reefdask.calval.area",
     "row_areas": "reefdask.calval.area",
     "class_metrics": "reefdask.calval.metrics",
@@ -31,14 +36,13 @@ _LAZY = {
     "read_samples": "reefdask.calval.sampling",
     "accuracy_from_samples": "reefdask.calval.sampling",
     "Evaluation": "reefdask.calval.evaluate",
-    "evaluate": "reefdask.calval.evaluate",
     "write_report": "reefdask.calval.report",
     "compare_reports": "reefdask.calval.report",
     "CalvalConfig": "reefdask.calval.config",
     "run_calval": "reefdask.calval.run",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = sorted([*_LAZY, "confusion", "evaluate"])
 
 
 def __getattr__(name: str) -> Any:
