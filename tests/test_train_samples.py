@@ -317,3 +317,19 @@ def test_cube_labels_on_another_grid_are_refused(scenes, tmp_path):
     assert "reefdask clean" in msg
     with pytest.raises(ValueError, match="either `features`"):
         SamplesConfig(store="x.zarr", scenes=[{"features": "a.tif", "cube": cube, "labels": "b.tif"}])
+
+
+def test_build_on_a_client_equals_threads_and_names_its_tasks(scenes, tmp_path):
+    from distributed import Client
+
+    cfg, other = _cfg(tmp_path / "t.zarr", scenes), _cfg(tmp_path / "c.zarr", scenes)
+    build_samples(cfg)
+    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
+        build_samples(other, client=client)
+        prefixes = set(client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes)))
+    # the dashboard's task stream reads as the stage's steps
+    assert {"samples-stats", "samples-write", "samples-weights"} <= prefixes
+    a, b = open_samples(cfg.store), open_samples(other.store)
+    assert len(a) == len(b) > 0
+    for name in ("features", "responses", "weights", "row", "col", "fold"):
+        np.testing.assert_array_equal(a.read(name, 0, len(a)), b.read(name, 0, len(b)))

@@ -10,6 +10,7 @@ follow in a second pass once the training folds' class frequencies are known, an
 from __future__ import annotations
 
 import datetime as _dt
+import uuid
 from typing import Any
 
 import numpy as np
@@ -126,6 +127,7 @@ def write_store(
     )
     starts = list(range(0, n, cs))
     fill = dask.delayed(_fill_chunk, pure=False)
+    tok = uuid.uuid4().hex[:8]
     tasks = [
         fill(
             cfg.store,
@@ -138,13 +140,20 @@ def write_store(
             folds[a : a + cs],
             train_folds,
             schema.n_classes,
+            dask_key_name=f"samples-write-{tok}-{a}",  # the dashboard's task names
         )
         for a in starts
     ]
     counts = np.sum(_run(tasks, client), axis=0) if tasks else np.zeros(schema.n_classes, "int64")
     weights = class_weights(counts)
     wtask = dask.delayed(_weight_chunk, pure=False)
-    _run([wtask(cfg.store, a, min(a + cs, n), weights, crop) for a in starts], client)
+    _run(
+        [
+            wtask(cfg.store, a, min(a + cs, n), weights, crop, dask_key_name=f"samples-weights-{tok}-{a}")
+            for a in starts
+        ],
+        client,
+    )
     g.attrs.update(
         {
             "class_counts": [int(c) for c in counts],

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from dataclasses import dataclass, field
 from glob import glob
 from pathlib import Path
@@ -234,7 +235,11 @@ def _stats_tasks(
 
     size, c = 2 * cfg.window_radius, cfg.window_radius - cfg.loss_window_radius
     fn = dask.delayed(_window_stats, pure=True)
-    return [fn(infos, cand[a : a + _STATS_BATCH], size, c, lut, n) for a in range(0, len(cand), _STATS_BATCH)]
+    tok = uuid.uuid4().hex[:8]  # dashboard names: samples-stats-<build>-<first candidate>
+    return [
+        fn(infos, cand[a : a + _STATS_BATCH], size, c, lut, n, dask_key_name=f"samples-stats-{tok}-{a}")
+        for a in range(0, len(cand), _STATS_BATCH)
+    ]
 
 
 def _window_stats(
