@@ -136,8 +136,18 @@ def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "
         if isinstance(a, dict) and isinstance(b, dict):
             out += config_differences(a, b, key + ".")
         elif a != b:
-            out.append(f"{key}: {a!r} -> {b!r}")
+            out.append(f"{key}: {_short(a)} -> {_short(b)}")
     return out
+
+
+def _short(value: Any, width: int = 100) -> str:
+    """``repr(value)``, cut to ``width`` characters (a changed list of 16 scenes stays one line).
+
+    >>> _short(list(range(100)), width=20)
+    '[0, 1, 2, 3, 4, ...'
+    """
+    r = repr(value)
+    return r if len(r) <= width else r[: width - 4] + " ..."
 
 
 def build_samples(cfg: SamplesConfig, *, client: Any = None) -> SampleReport:
