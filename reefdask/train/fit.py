@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import sys
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -189,7 +190,7 @@ def _fit(cfg: TrainConfig, out: Path, model_path: Path) -> TrainResult:
             validation_steps=val_steps,
             callbacks=callbacks,
             shuffle=False,
-            verbose=2,
+            verbose=1 if sys.stdout.isatty() else 2,  # Keras's step bar on a terminal, a line per epoch in logs
         )
     best = keras.models.load_model(ckdir / "best.keras", custom_objects=CUSTOM_OBJECTS)
     return _finish(cfg, out, model_path, best, store, scaler, schema, ck.history, initial if state else None)
