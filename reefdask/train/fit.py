@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import sys
 import json
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,7 +190,7 @@ def _fit(cfg: TrainConfig, out: Path, model_path: Path) -> TrainResult:
             validation_steps=val_steps,
             callbacks=callbacks,
             shuffle=False,
-            verbose=1 if sys.stdout.isatty() else 2,  # Keras's step bar on a terminal, a line per epoch in logs
+            verbose=1 if sys.stdout.isatty() else 2,  # a step bar on a terminal, a line per epoch in logs
         )
     best = keras.models.load_model(ckdir / "best.keras", custom_objects=CUSTOM_OBJECTS)
     return _finish(cfg, out, model_path, best, store, scaler, schema, ck.history, initial if state else None)
