@@ -295,8 +295,10 @@ def prediction_status(store: str, storage_options: dict[str, Any] | None = None)
         "model": prov.get("model"),
         "total": ny * nx,
         "counts": counts,
+        # the failed records' reasons, from the one listing above
         "failures": {
-            f"{r}-{c}": why for (r, c), why in sorted(ledger.failures().items()) if (r, c) in statuses
+            f"{rec.row}-{rec.col}": rec.reason
+            for rec in ledger.read([(r, c, v) for (r, c), v in sorted(statuses.items()) if v == "failed"])
         },
     }
     return PredictionStatus(status)
