@@ -34,7 +34,7 @@ bench: $(VENV)/.stamp-dev
 
 # rewrite the generated reference pages docs/cli.md and docs/config.md (tests/test_docs.py checks them)
 docs: $(VENV)/.stamp-cpu
-	$(BIN)/python -m reefdask.docgen docs/
+	$(BIN)/python -m pipelines.docgen docs/
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .hypothesis

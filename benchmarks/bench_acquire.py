@@ -60,7 +60,7 @@ def _wait(url: str, timeout: float = 30.0) -> None:
 
 
 def start_emulator(kind: str) -> tuple[subprocess.Popen, str]:
-    from reefdask.emulators import start_emulator as _start
+    from reefdask.testing.emulators import start_emulator as _start
 
     emulator = _start({"fake-gcs": "fake"}.get(kind, kind))  # the launcher calls fake-gcs-server "fake"
     return emulator.proc, emulator.endpoint
@@ -117,7 +117,7 @@ class LatencyProxy:
 def make_quads(n: int, size: int, workdir: Path) -> dict[str, bytes]:
     import rasterio
 
-    from reefdask.grid import Quad
+    from reefdask.core.grid import Quad
 
     rng = np.random.default_rng(0)
     out = {}

@@ -37,7 +37,7 @@ import yaml
 
 
 def _fake_gcs() -> tuple[subprocess.Popen, str]:
-    from reefdask.emulators import start_emulator
+    from reefdask.testing.emulators import start_emulator
 
     emulator = start_emulator("fake")
     return emulator.proc, emulator.endpoint
@@ -46,8 +46,8 @@ def _fake_gcs() -> tuple[subprocess.Popen, str]:
 def _model(path: str) -> str:
     import keras
 
-    from reefdask.classes import default_schema
-    from reefdask.modelcard import ModelCard
+    from reefdask.core.classes import default_schema
+    from reefdask.model.card import ModelCard
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((None, None, 3))
@@ -140,7 +140,7 @@ def throughput(root: Path, model: str, ep: str, bucket: str, jobs: int) -> dict:
     ]
     assert [p.wait() for p in procs] == [0] * jobs
     wall = time.perf_counter() - t0
-    from reefdask.storage import filesystem
+    from reefdask.io.storage import filesystem
 
     fs, path = filesystem(f"{run}/state/status", _options(ep))
     bodies = [json.loads(fs.cat_file(p)) for p in fs.ls(path, detail=False)]
@@ -179,7 +179,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     args = ap.parse_args()
     n, size = (8, 256) if args.quick else (args.quads, args.size)
-    from reefdask.globalmap.versioned import _gcs_client
+    from reefdask.io.versioned import _gcs_client
     from reefdask.synthetic import synth_quads
 
     proc, ep = _fake_gcs()

@@ -56,7 +56,7 @@ def _structured_quads(folder: Path, n: int, size: int, seed: int) -> None:
     import numpy as np
     import rasterio
 
-    from reefdask.grid import Quad
+    from reefdask.core.grid import Quad
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

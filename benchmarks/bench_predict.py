@@ -55,7 +55,7 @@ def scene(size: int, block: int = 512):
     """A lazy ``(3, size, size)`` uint8 imagery DataArray on a 10 m grid."""
     import dask.array as dsa
 
-    from reefdask.predict.testing import as_imagery
+    from reefdask.testing.models import as_imagery
 
     chunks = ((3,), *(tuple(min(block, size - i) for i in range(0, size, block)),) * 2)
     arr = dsa.map_blocks(_block, chunks=chunks, dtype="uint8", name=f"scene-{size}")
@@ -143,7 +143,7 @@ def main() -> None:
         return
     size = args.size or (2048 if args.quick else 4096)
     mem_sizes = args.mem_sizes or ([2048, 8192] if args.quick else [4096, 16384])
-    from reefdask.predict.testing import tiny_fcn, tiny_unet
+    from reefdask.testing.models import tiny_fcn, tiny_unet
 
     work = Path(tempfile.mkdtemp(prefix="bench-predict-"))
     unet, tiny = str(work / "unet.keras"), str(work / "tiny.keras")

@@ -18,7 +18,7 @@ def run(cfg: Any) -> Outcome:
     """Write the quads of ``cfg`` unless every one of them is already there."""
     from pathlib import Path
 
-    from reefdask.storage import is_local, strip_protocol
+    from reefdask.io.storage import is_local, strip_protocol
     from reefdask.synthetic import default_quads, synth_quads
 
     quads = default_quads(cfg.quads, cfg.origin)

@@ -77,7 +77,7 @@ def load_config(source: str | Path | dict[str, Any], model: type[T]) -> T:
     if isinstance(source, dict):
         data: Any = source
     else:
-        from reefdask.storage import read_bytes
+        from reefdask.io.storage import read_bytes
 
         where = str(source)
         try:

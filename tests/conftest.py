@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from reefdask.emulators import start_emulator
+from reefdask.testing.emulators import start_emulator
 
 
 @pytest.fixture(scope="session")
 def gcs_emulator() -> Iterator[str]:
     """A real GCS emulator (gcp-storage-emulator, in memory) on loopback; yields its endpoint.
 
-    Sets ``STORAGE_EMULATOR_HOST`` for the session, which reefdask.storage turns into
+    Sets ``STORAGE_EMULATOR_HOST`` for the session, which reefdask.io.storage turns into
     gcsfs options. It ignores preconditions: lease tests use ``fake_gcs`` instead.
     """
     emulator = start_emulator("gcp")
@@ -41,7 +41,7 @@ def gcs_emulator() -> Iterator[str]:
 @pytest.fixture
 def gcs_bucket(gcs_emulator: str) -> str:
     """A new, empty bucket on the emulator; yields ``gs://<name>``."""
-    from reefdask.storage import filesystem
+    from reefdask.io.storage import filesystem
 
     name = f"test-{uuid.uuid4().hex[:12]}"
     fs, _ = filesystem(f"gs://{name}")

@@ -24,8 +24,8 @@ def make_model(
     """
     import keras
 
-    from reefdask.classes import default_schema
-    from reefdask.modelcard import ModelCard
+    from reefdask.core.classes import default_schema
+    from reefdask.model.card import ModelCard
 
     rng = np.random.default_rng(seed)
     inp = keras.Input((None, None, 3))
@@ -79,7 +79,7 @@ class FakeGCS:
     """fake-gcs-server (in memory) on loopback: honours ``ifGenerationMatch`` on multipart uploads."""
 
     def __init__(self) -> None:
-        from reefdask.emulators import start_emulator
+        from reefdask.testing.emulators import start_emulator
 
         self.emulator = start_emulator("fake", timeout=20)
         self.port, self.endpoint, self.proc = self.emulator.port, self.emulator.endpoint, self.emulator.proc
@@ -89,7 +89,7 @@ class FakeGCS:
         return {"endpoint_url": self.endpoint, "token": "anon", "project": "test"}
 
     def bucket(self, name: str) -> str:
-        from reefdask.globalmap.versioned import _gcs_client
+        from reefdask.io.versioned import _gcs_client
 
         _gcs_client(self.options).create_bucket(name)
         return f"gs://{name}"
@@ -110,7 +110,7 @@ def new_bucket(endpoint: str) -> str:
     """A fresh bucket on the fake GCS at ``endpoint``; returns ``gs://name``."""
     import uuid
 
-    from reefdask.globalmap.versioned import _gcs_client
+    from reefdask.io.versioned import _gcs_client
 
     name = f"t-{uuid.uuid4().hex[:10]}"
     _gcs_client(gcs_options(endpoint)).create_bucket(name)

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from reefdask.acquire import Manifest, acquire
 from reefdask.cli import app
-from reefdask.grid import Quad
+from reefdask.core.grid import Quad
 
 QUADS = {
     "belize": ["L15-0525E-1122N", "L15-0526E-1122N", "L15-0525E-1123N"],
@@ -46,7 +46,7 @@ def quad_bytes(tmp: Path, quad: str, size: int = 32, seed: int = 0) -> bytes:
 @pytest.fixture
 def filled_bucket(gcs_bucket: str, tmp_path: Path) -> tuple[str, dict[str, bytes]]:
     """Quads in two region folders (one quad in both), plus one corrupt object."""
-    from reefdask.storage import filesystem
+    from reefdask.io.storage import filesystem
 
     fs, root = filesystem(gcs_bucket)
     content = {}
@@ -301,7 +301,7 @@ def test_local_folder_source_checksums_both_sides(tmp_path: Path) -> None:
 
 @pytest.mark.gcs
 def test_local_folder_to_bucket_destination(gcs_bucket: str, tmp_path: Path) -> None:
-    from reefdask.storage import filesystem
+    from reefdask.io.storage import filesystem
 
     src = tmp_path / "src" / "belize"
     src.mkdir(parents=True)

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from reefdask.acquire import Inventory, Manifest, build_inventory, load_inventory, load_manifest
 from reefdask.cli import app
+from reefdask.core.grid import Quad
 from reefdask.errors import ConfigError, InputNotFoundError
-from reefdask.grid import Quad
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,7 +92,7 @@ def test_inventory_cli_json(mosaic: Path, tmp_path: Path) -> None:
 
 @pytest.mark.gcs
 def test_inventory_on_gcs(gcs_bucket: str, mosaic: Path) -> None:
-    from reefdask.storage import filesystem
+    from reefdask.io.storage import filesystem
 
     fs, root = filesystem(gcs_bucket)
     fs.put(str(mosaic), f"{root}/mosaic", recursive=True)

@@ -10,8 +10,8 @@ import rasterio
 
 from reefdask.acquire import Manifest, acquire, build_inventory
 from reefdask.clean import CleanConfig, run_clean
-from reefdask.grid import Quad
-from reefdask.nodata import LABEL_NODATA
+from reefdask.core.grid import Quad
+from reefdask.core.nodata import LABEL_NODATA
 from reefdask.synthetic import synth_quads, write_corrupt_quad
 
 BLOCK = ["L15-0525E-1122N", "L15-0526E-1122N", "L15-0525E-1123N", "L15-0526E-1123N"]
@@ -20,7 +20,7 @@ BLOCK = ["L15-0525E-1122N", "L15-0526E-1122N", "L15-0525E-1123N", "L15-0526E-112
 @pytest.fixture
 def provider_bucket(gcs_bucket: str, tmp_path: Path) -> str:
     """Synthetic quads in two region folders (one quad in both) and a truncated GeoTIFF."""
-    from reefdask.storage import filesystem
+    from reefdask.io.storage import filesystem
 
     root = f"{gcs_bucket}/mosaic"
     synth_quads(root, quads=BLOCK, size=64, region="belize")

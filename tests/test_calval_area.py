@@ -9,8 +9,8 @@ import pytest
 from pyproj import Geod, Transformer
 
 from reefdask.calval.area import PixelAreas, row_areas, zone_area
+from reefdask.core.grid import Quad
 from reefdask.errors import MissingCRSError, ReefdaskError
-from reefdask.grid import Quad
 
 GEOD = Geod(ellps="WGS84")
 

@@ -15,10 +15,10 @@ import yaml
 from typer.testing import CliRunner
 
 from reefdask.calval.config import CalvalConfig
-from reefdask.calval.testing import make_calval_scene
 from reefdask.cli import app
 from reefdask.config import load_config
 from reefdask.errors import ConfigError
+from reefdask.testing.calval import make_calval_scene
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "pipelines" / "configs" / "calval.yaml"
 

@@ -12,9 +12,9 @@ from sklearn.metrics import confusion_matrix as sk_confusion
 
 from reefdask.calval.evaluate import evaluate
 from reefdask.calval.maps import MapSpec
-from reefdask.calval.testing import make_calval_scene
-from reefdask.classes import default_schema
+from reefdask.core.classes import default_schema
 from reefdask.errors import ConfigError, GridMismatchError, InputNotFoundError
+from reefdask.testing.calval import make_calval_scene
 
 
 @pytest.fixture(scope="module")

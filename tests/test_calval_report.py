@@ -12,8 +12,8 @@ from matplotlib.image import imread
 from reefdask.calval.evaluate import evaluate
 from reefdask.calval.maps import MapSpec
 from reefdask.calval.report import compare_reports, fmt, write_report
-from reefdask.calval.testing import make_calval_scene
 from reefdask.errors import InputNotFoundError, ReefdaskError
+from reefdask.testing.calval import make_calval_scene
 
 
 @pytest.fixture(scope="module")

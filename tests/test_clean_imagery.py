@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from rasterio.enums import ColorInterp
 
 from reefdask.clean.imagery import alpha_band, clean_imagery, downsample
+from reefdask.core.grid import Quad
 from reefdask.errors import ConfigError
-from reefdask.grid import Quad
 
 QUAD = Quad.parse("L15-0525E-1122N")
 

@@ -12,7 +12,6 @@ from affine import Affine
 from shapely.affinity import affine_transform
 from shapely.geometry import Point, Polygon, box
 
-from reefdask.classes import default_schema
 from reefdask.clean.config import LabelSource
 from reefdask.clean.labels import (
     Grid,
@@ -22,9 +21,10 @@ from reefdask.clean.labels import (
     remap_raster,
     resolve_mapping,
 )
+from reefdask.core.classes import default_schema
+from reefdask.core.grid import Quad
+from reefdask.core.nodata import LABEL_NODATA
 from reefdask.errors import ConfigError, SchemaError
-from reefdask.grid import Quad
-from reefdask.nodata import LABEL_NODATA
 
 SCHEMA = default_schema()
 QUAD = Quad.parse("L15-0525E-1122N")

@@ -18,9 +18,9 @@ from reefdask.clean import CleanConfig, run_clean
 from reefdask.clean.boundaries import sampling_boundary, with_margin
 from reefdask.clean.edges import edge_labels
 from reefdask.cli import app
+from reefdask.core.grid import Quad
+from reefdask.core.nodata import LABEL_NODATA
 from reefdask.errors import ConfigError
-from reefdask.grid import Quad
-from reefdask.nodata import LABEL_NODATA
 
 N = 32
 BLOCK = ["L15-0525E-1122N", "L15-0526E-1122N", "L15-0525E-1123N", "L15-0526E-1123N"]

@@ -23,7 +23,7 @@ from reefdask import __version__
 from reefdask.cube import CUBE_KEY, STATUS_KEY, ingest, list_scenes, open_cube, scene_id
 from reefdask.errors import ConfigError, IncompatibleScenesError, StoreError
 from reefdask.io import open_imagery
-from reefdask.storage import filesystem
+from reefdask.io.storage import filesystem
 from tests.test_io import expected_rgb, rgba, write_tif
 
 QUADS = ["L15-0100E-0456N", "L15-0101E-0456N", "L15-0102E-0456N", "L15-0103E-0456N"]
@@ -156,7 +156,7 @@ def test_bad_sources_are_recorded_and_the_run_goes_on(tmp_path: Path, cluster: b
 KILLER = textwrap.dedent(
     """
     import os, signal, sys
-    import reefdask.cube_ingest as ci
+    import reefdask.cube.ingestion as ci
     import reefdask.io as rio_
 
     sources, store, victim, where = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4]

@@ -28,7 +28,7 @@ def _scheduler_prefixes(dask_scheduler) -> list[str]:
 
 @pytest.fixture(scope="module")
 def scene_and_model(tmp_path_factory):
-    from reefdask.predict.testing import scene_array, tiny_fcn, write_tif
+    from reefdask.testing.models import scene_array, tiny_fcn, write_tif
 
     folder = tmp_path_factory.mktemp("dashboard")
     model = str(folder / "fcn.keras")

@@ -32,9 +32,9 @@ def _demo(out: Path) -> str:
 
 
 def test_plan_puts_the_corrupt_quad_next_to_the_block_and_needs_four_quads(tmp_path):
-    from reefdask.demo_plan import plan_demo
+    from reefdask.core.grid import Quad
+    from reefdask.demo.plan import plan_demo
     from reefdask.errors import ConfigError
-    from reefdask.grid import Quad
 
     p = plan_demo(tmp_path, quads=16, size=64, seed=0, fast=True)
     assert len(set(p.quads)) == 16 and p.corrupt not in p.quads and p.no_reef not in p.held_out
@@ -134,7 +134,7 @@ def test_clean_made_every_acquired_quad_and_later_stages_read_it(demo):
 @pytest.mark.slow
 @pytest.mark.tf
 def test_model_card_and_training_report(demo):
-    from reefdask.modelcard import ModelCard
+    from reefdask.model.card import ModelCard
 
     out, _, summary, _, _ = demo
     card = ModelCard.load(summary["steps"]["train"]["card"])

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.docgen import GENERATED, generate, missing_descriptions
 from reefdask import errors
-from reefdask.docgen import GENERATED, generate, missing_descriptions
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
-REGENERATE = "regenerate with `make docs` (python -m reefdask.docgen docs/) and commit the result"
+REGENERATE = "regenerate with `make docs` (python -m pipelines.docgen docs/) and commit the result"
 
 # [text](target) outside code; images too. Targets with a scheme or only an anchor are not files.
 _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")

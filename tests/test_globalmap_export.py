@@ -8,11 +8,11 @@ from globalmap_support import make_model, make_quads
 from rio_cogeo.cogeo import cog_validate
 
 from reefdask.config import load_config
+from reefdask.core.grid import Quad
 from reefdask.globalmap.config import GlobalConfig
 from reefdask.globalmap.export import block_of, export_run
 from reefdask.globalmap.mapstore import MapStore
 from reefdask.globalmap.run import run_job
-from reefdask.grid import Quad
 
 pytestmark = pytest.mark.tf
 

@@ -7,11 +7,11 @@ import pytest
 from globalmap_support import gcs_options, make_model, make_quads, new_bucket
 
 from reefdask.config import load_config
+from reefdask.core.grid import Quad
 from reefdask.globalmap.config import GlobalConfig
 from reefdask.globalmap.mapstore import MapStore
 from reefdask.globalmap.progress import progress
 from reefdask.globalmap.run import run_job
-from reefdask.grid import Quad
 
 pytestmark = [pytest.mark.tf, pytest.mark.gcs]
 

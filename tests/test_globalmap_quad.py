@@ -3,13 +3,13 @@ import pytest
 from globalmap_support import make_model, make_quads
 
 from reefdask.config import load_config
+from reefdask.core.grid import Quad
 from reefdask.globalmap.config import GlobalConfig
 from reefdask.globalmap.ensemble import mean_probabilities
 from reefdask.globalmap.mapstore import MapStore
 from reefdask.globalmap.plan import open_run
 from reefdask.globalmap.quad import _downsample, derive_products, predict_quad, read_tile
 from reefdask.globalmap.run import run_job
-from reefdask.grid import Quad
 from reefdask.io import open_imagery
 
 pytestmark = pytest.mark.tf
@@ -141,7 +141,7 @@ def test_job_on_a_dask_cluster_equals_in_process(block, tmp_path):
 def test_outline_follows_the_reef_decision():
     from dataclasses import replace
 
-    from reefdask.classes import default_schema
+    from reefdask.core.classes import default_schema
     from reefdask.globalmap.quad import RunSpec
 
     probs = np.random.default_rng(0).dirichlet(np.ones(14), size=(8, 8)).astype("float32")

@@ -13,6 +13,7 @@ import yaml
 from globalmap_support import make_model, make_quads
 
 from reefdask.config import load_config
+from reefdask.core.grid import Quad
 from reefdask.errors import FingerprintMismatchError
 from reefdask.globalmap.config import GlobalConfig
 from reefdask.globalmap.mapstore import MapStore
@@ -21,7 +22,6 @@ from reefdask.globalmap.progress import progress
 from reefdask.globalmap.quad import QuadTask, RunSpec, process_quad
 from reefdask.globalmap.run import run_job, state_urls
 from reefdask.globalmap.state import STATUSES, StatusStore
-from reefdask.grid import Quad
 from reefdask.synthetic import synth_quads, write_corrupt_quad
 
 pytestmark = pytest.mark.tf

@@ -4,8 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reefdask.errors import QuadIdError
-from reefdask.grid import (
+from reefdask.core.grid import (
     HALF_WORLD,
     Quad,
     lonlat_to_mercator,
@@ -13,6 +12,7 @@ from reefdask.grid import (
     quads_for_geometry,
     quads_in_bbox,
 )
+from reefdask.errors import QuadIdError
 
 # independent constants: WGS84 equatorial circumference and the level-15 layout
 CIRCUMFERENCE = 2 * math.pi * 6378137.0  # 40,075,016.686 m

@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from reefdask._html import Markup, fields, fmt, section, table
 from reefdask.predict.ledger import ChunkRecord, Ledger
+from reefdask.reporting.html import Markup, fields, fmt, section, table
 
 EVIL = '<script>alert("x")</script>&'
 VOID = {"br", "hr", "img", "meta", "input", "col", "wbr"}
@@ -77,7 +77,7 @@ def test_ledger_repr_counts_and_escaped_reasons():
 @pytest.mark.slow
 def test_prediction_plan_summary_and_status(tmp_path):
     from reefdask.predict import execute, plan_prediction, prediction_status
-    from reefdask.predict.testing import as_imagery, scene_array, tiny_fcn
+    from reefdask.testing.models import as_imagery, scene_array, tiny_fcn
 
     model = str(tmp_path / "m.keras")
     tiny_fcn(model, n_conv=1, classes=3)
@@ -100,8 +100,8 @@ def test_prediction_plan_summary_and_status(tmp_path):
 
 
 def test_model_card_repr(tmp_path):
-    from reefdask.classes import default_schema
-    from reefdask.modelcard import ModelCard
+    from reefdask.core.classes import default_schema
+    from reefdask.model.card import ModelCard
 
     schema = default_schema()
     n = len(schema.codes)
@@ -130,7 +130,7 @@ def test_model_card_repr(tmp_path):
 
 @pytest.fixture(scope="module")
 def calval_scene(tmp_path_factory):
-    from reefdask.calval.testing import make_calval_scene
+    from reefdask.testing.calval import make_calval_scene
 
     root = tmp_path_factory.mktemp("calval")
     make_calval_scene(root)

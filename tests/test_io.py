@@ -1,4 +1,4 @@
-"""reefdask.io / reefdask.cog: real GeoTIFF, COG, VRT and Zarr files made by code, read
+"""reefdask.io / reefdask.io.cog: real GeoTIFF, COG, VRT and Zarr files made by code, read
 locally and through memory://, http:// and gs:// (GCS emulator)."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rasterio.transform import from_origin
 
+from reefdask.core.nodata import apply_alpha
 from reefdask.errors import (
     ConfigError,
     InputNotFoundError,
@@ -27,8 +28,7 @@ from reefdask.errors import (
     ReefdaskError,
 )
 from reefdask.io import open_imagery, write_cog
-from reefdask.nodata import apply_alpha
-from reefdask.storage import filesystem
+from reefdask.io.storage import filesystem
 
 TRANSFORM = from_origin(-9_800_000.0, 1_950_000.0, 4.777, 4.777)
 

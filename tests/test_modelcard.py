@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from reefdask.classes import default_schema
+from reefdask.core.classes import default_schema
 from reefdask.errors import ModelError
-from reefdask.modelcard import ModelCard, card_url, read_card
+from reefdask.model.card import ModelCard, card_url, read_card
 
 
 def test_card_round_trips_beside_the_model(tmp_path):
@@ -51,7 +51,7 @@ def test_card_validation_names_the_problem(tmp_path):
 @pytest.mark.tf
 def test_predict_takes_preprocessing_from_the_card(tmp_path):
     from reefdask.predict import plan_prediction, predict
-    from reefdask.predict.testing import as_imagery, scene_array, tiny_fcn
+    from reefdask.testing.models import as_imagery, scene_array, tiny_fcn
 
     bare = str(tmp_path / "bare.keras")
     tiny_fcn(bare, bands=2, classes=3, seed=7)

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from reefdask.nodata import apply_alpha, get_nodata, valid_mask, valid_mask_array
+from reefdask.core.nodata import apply_alpha, get_nodata, valid_mask, valid_mask_array
 
 
 @settings(max_examples=50, deadline=None)

@@ -167,7 +167,7 @@ def test_full_chain_outputs(full_chain):
     import zarr
 
     from reefdask.globalmap.progress import progress
-    from reefdask.modelcard import ModelCard
+    from reefdask.model.card import ModelCard
     from reefdask.predict import prediction_status
 
     out, _, _ = full_chain

@@ -10,7 +10,7 @@ import rasterio
 from typer.testing import CliRunner
 
 from reefdask.cli import app
-from reefdask.predict.testing import scene_array, tiny_fcn, write_tif
+from reefdask.testing.models import scene_array, tiny_fcn, write_tif
 
 pytestmark = pytest.mark.tf
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from reefdask.predict import plan_prediction, predict
 from reefdask.predict.run import build_tasks
-from reefdask.predict.testing import as_imagery, fixed_window, scene_array, tiny_fcn
+from reefdask.testing.models import as_imagery, fixed_window, scene_array, tiny_fcn
 
 pytestmark = pytest.mark.tf
 
@@ -162,7 +162,7 @@ def test_plan_is_readable_and_computes_nothing(fcn):
     assert "grid 3 x 2 = 6 chunks" in text and "6 to do" in text and plan.fingerprint in text
     assert "tiles" in text and plan._repr_html_().startswith("<pre>")
     assert plan.todo == plan.chunks and plan.store_state == "new"
-    from reefdask.storage import exists
+    from reefdask.io.storage import exists
 
     assert not exists(store)
     keys = [t.key for t in build_tasks(plan, "run")]

@@ -11,7 +11,7 @@ import rasterio
 from reefdask.errors import FingerprintMismatchError
 from reefdask.predict import Ledger, plan_prediction, predict, prediction_status
 from reefdask.predict.ledger import ChunkRecord
-from reefdask.predict.testing import as_imagery, scene_array, tiny_fcn, write_tif
+from reefdask.testing.models import as_imagery, scene_array, tiny_fcn, write_tif
 
 pytestmark = pytest.mark.tf
 
@@ -67,7 +67,7 @@ def test_rerun_computes_only_what_is_left(model):
     reference = before.probabilities.values.copy()
     led = Ledger(store)
     for rc in [(0, 1), (2, 2)]:  # as if killed after writing these chunks' data but not their records
-        from reefdask.storage import filesystem
+        from reefdask.io.storage import filesystem
 
         fs, path = filesystem(led.url(*rc, "done"))
         fs.rm_file(path)

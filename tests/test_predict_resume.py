@@ -15,7 +15,7 @@ import pytest
 import xarray as xr
 
 from reefdask.predict import Ledger, predict
-from reefdask.predict.testing import as_imagery, scene_array, tiny_fcn
+from reefdask.testing.models import as_imagery, scene_array, tiny_fcn
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 
@@ -24,7 +24,7 @@ SCRIPT = """
 import json, sys, time
 import dask, dask.array as dsa
 from reefdask.predict import predict
-from reefdask.predict.testing import as_imagery, scene_array
+from reefdask.testing.models import as_imagery, scene_array
 
 def slow(block):  # slow storage: every source block takes a while to read
     time.sleep({delay})

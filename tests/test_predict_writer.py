@@ -18,8 +18,8 @@ import pytest
 
 from reefdask.errors import StoreError
 from reefdask.predict import Ledger, plan_prediction, predict
-from reefdask.predict.testing import as_imagery, scene_array, tiny_fcn
 from reefdask.predict.writer import ChunkWriter
+from reefdask.testing.models import as_imagery, scene_array, tiny_fcn
 
 pytestmark = pytest.mark.tf
 
@@ -89,8 +89,8 @@ def test_background_and_inline_writes_give_identical_stores(model):
 
 
 def test_an_unwritable_store_is_refused_before_any_chunk_runs(model, monkeypatch):
+    import reefdask.io.storage as storage
     import reefdask.predict.engine as engine
-    import reefdask.storage as storage
 
     store = mem()
     predict(image(), model, store, chunk=16)
@@ -119,7 +119,7 @@ def test_rerunning_a_finished_prediction_never_loads_tensorflow(model, tmp_path)
     code = (
         "import json, sys\n"
         "from reefdask.predict import plan_prediction, predict\n"
-        "from reefdask.predict.testing import as_imagery, scene_array\n"
+        "from reefdask.testing.models import as_imagery, scene_array\n"
         "da = as_imagery(scene_array(48, 64, seed=6))\n"
         "plan = plan_prediction(da, sys.argv[1], sys.argv[2], chunk=16)\n"
         "summary = predict(da, sys.argv[1], sys.argv[2], chunk=16).attrs['prediction_summary']\n"

@@ -4,7 +4,7 @@ import uuid
 import pytest
 
 from reefdask.errors import InputNotFoundError
-from reefdask.storage import exists, filesystem, join, read_bytes, write_bytes_atomic
+from reefdask.io.storage import exists, filesystem, join, read_bytes, write_bytes_atomic
 
 
 def test_local_atomic_write_leaves_no_temporaries(tmp_path):

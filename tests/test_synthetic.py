@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from reefdask.classes import default_schema
+from reefdask.core.classes import default_schema
+from reefdask.core.grid import Quad
+from reefdask.core.nodata import LABEL_NODATA
 from reefdask.errors import ConfigError, ReefdaskError
-from reefdask.grid import Quad
-from reefdask.nodata import LABEL_NODATA
 from reefdask.synthetic import (
     DEFAULT_ORIGIN,
     KINDS,
@@ -23,7 +23,7 @@ from reefdask.synthetic import (
     synth_scene,
     write_corrupt_quad,
 )
-from reefdask.worldnoise import fbm, seed_key
+from reefdask.synthetic.noise import fbm, seed_key
 
 ORIGIN = Quad.parse(DEFAULT_ORIGIN)
 
@@ -235,7 +235,7 @@ def test_synth_quads_to_memory_url():
 
 @pytest.mark.gcs
 def test_synth_quads_to_gcs_bucket(gcs_bucket):
-    from reefdask.storage import filesystem
+    from reefdask.io.storage import filesystem
 
     made = synth_quads(f"{gcs_bucket}/mosaic", quads=1, size=32, seed=1, region="global")
     fs, _ = filesystem(gcs_bucket)

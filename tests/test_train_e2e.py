@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from reefdask.classes import default_schema
+from reefdask.core.classes import default_schema
 from reefdask.train.reef_decision import apply_decision, f1_score
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
@@ -56,7 +56,7 @@ def _colour_baseline(train, held, schema):
 def test_small_unet_beats_a_colour_threshold_on_a_held_out_quad(tmp_path):
     import keras
 
-    from reefdask.modelcard import ModelCard
+    from reefdask.model.card import ModelCard
     from reefdask.synthetic import synth_quads
     from reefdask.train.config import SamplesConfig, TrainConfig
     from reefdask.train.fit import train

@@ -102,7 +102,7 @@ def test_sigkill_mid_run_resumes_with_continuous_history(store, tmp_path):
 def test_card_logistic_decision_and_inference_loading(store, tmp_path):
     import keras
 
-    from reefdask.modelcard import ModelCard, card_url
+    from reefdask.model.card import ModelCard, card_url
     from reefdask.train.fit import train
 
     r = train(
@@ -149,9 +149,9 @@ def test_same_seed_same_model(store, tmp_path):
 def test_quantile_scaler_travels_in_the_card_and_predict_applies_it(store, tmp_path):
     import keras
 
-    from reefdask.modelcard import ModelCard, card_url
+    from reefdask.model.card import ModelCard, card_url
     from reefdask.predict import predict
-    from reefdask.predict.testing import as_imagery, scene_array
+    from reefdask.testing.models import as_imagery, scene_array
     from reefdask.train.fit import train
     from reefdask.train.scalers import Scaler
 

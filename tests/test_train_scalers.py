@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reefdask.core.nodata import MODEL_NODATA
 from reefdask.errors import ConfigError
-from reefdask.nodata import MODEL_NODATA
 from reefdask.train.scalers import SCALER_KINDS, Scaler, fit_scaler
 
 

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from reefdask.acquire.atomic import part_path, publish, remove_stale_parts
 from reefdask.acquire.checksum import Hasher, file_checksum, remote_checksum
-from reefdask.storage import filesystem, is_local, strip_protocol
+from reefdask.io.storage import filesystem, is_local, strip_protocol
 
 __all__ = ["CopyItem", "Outcome", "TransientCopyError", "copy_one", "is_transient", "quick_skip"]
 

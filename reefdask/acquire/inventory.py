@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reefdask.core.grid import Quad
 from reefdask.errors import ConfigError, InputNotFoundError, QuadIdError
-from reefdask.grid import Quad
-from reefdask.storage import filesystem, is_local, write_bytes_atomic
+from reefdask.io.storage import filesystem, is_local, write_bytes_atomic
 
 __all__ = ["QuadRecord", "Inventory", "build_inventory", "load_inventory"]
 

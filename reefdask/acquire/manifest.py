@@ -61,7 +61,7 @@ class Filters(BaseModel):
         if any(fnmatch.fnmatchcase(region, p) for p in self.exclude_regions):
             return False
         if self.quads:
-            from reefdask.grid import Quad
+            from reefdask.core.grid import Quad
 
             try:
                 quad = Quad.parse(name).id

@@ -25,7 +25,7 @@ from typing import Any
 from reefdask.acquire.checksum import remote_checksum
 from reefdask.acquire.copy import CopyItem, Outcome, copy_one, quick_skip
 from reefdask.acquire.manifest import Manifest, Source
-from reefdask.storage import filesystem, is_local, join
+from reefdask.io.storage import filesystem, is_local, join
 
 __all__ = ["AcquireReport", "plan_copies", "acquire"]
 

@@ -90,7 +90,7 @@ def _reproject_in_memory(da: Any, grid: Grid) -> Any:
     from affine import Affine
     from rasterio.enums import Resampling
 
-    from reefdask.io import raster_grid
+    from reefdask.io.rasters import raster_grid
 
     t = Affine(*grid.transform)
     out = da.rio.write_nodata(NODATA).rio.reproject(

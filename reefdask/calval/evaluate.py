@@ -127,7 +127,7 @@ def evaluate(
     prediction, reference
         :class:`~reefdask.calval.maps.MapSpec` or a path (raster, Zarr, or vector layer).
     schema
-        A :class:`~reefdask.classes.ClassSchema` (default: the packaged one).
+        A :class:`~reefdask.core.classes.ClassSchema` (default: the packaged one).
     level
         ``"detailed"``, ``"coarse"`` or ``"reef"`` (any level of the schema).
     sites
@@ -146,7 +146,7 @@ def evaluate(
     from reefdask.calval.maps import Grid, check_grid, is_vector, open_class_map
 
     if schema is None:
-        from reefdask.classes import default_schema
+        from reefdask.core.classes import default_schema
 
         schema = default_schema()
     pred_spec, ref_spec = _spec(prediction), _spec(reference)
@@ -281,7 +281,7 @@ def _open_preview_imagery(imagery: str | None, grid: Any, chunks: int, notes: li
     if imagery is None:
         return None
     from reefdask.calval.maps import Grid
-    from reefdask.io import open_imagery
+    from reefdask.io.rasters import open_imagery
 
     img = open_imagery(imagery, chunks=chunks)
     if not Grid.of(img).same_as(grid):

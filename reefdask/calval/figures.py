@@ -17,7 +17,7 @@ ERROR_COLORS = {"TP": "#1a9641", "FP": "#d7191c", "FN": "#2b83ba", "TN": "#e0e0e
 
 
 def _figure(w: float, h: float) -> Any:
-    from reefdask._mpl import agg_figure
+    from reefdask.reporting.figures import agg_figure
 
     return agg_figure(w, h)
 

@@ -126,7 +126,7 @@ def open_class_map(
         return da
     if _is_zarr(spec.url):
         return _open_zarr(spec, schema, level, source_level, chunks)
-    from reefdask.io import open_imagery
+    from reefdask.io.rasters import open_imagery
 
     img = open_imagery(spec.url, chunks=chunks, alpha=False)
     if img.sizes["band"] != 1:
@@ -262,7 +262,7 @@ def wrap(data: Any, grid: Grid) -> Any:
     import xarray as xr
     from affine import Affine
 
-    from reefdask.io import raster_grid
+    from reefdask.io.rasters import raster_grid
 
     t = Affine(*grid.transform)
     da = xr.DataArray(data, dims=("y", "x"), coords=raster_grid(grid.shape[0], grid.shape[1], t))

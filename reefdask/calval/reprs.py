@@ -1,7 +1,7 @@
 """Notebook views (``_repr_html_``) of calval results: confusion matrices, accuracies, areas.
 
 Each result class has a one-line ``_repr_html_`` that calls the matching function here,
-so that the markup lives in one place (built with :mod:`reefdask._html`).
+so that the markup lives in one place (built with :mod:`reefdask.reporting.html`).
 
 Examples
 --------
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from reefdask._html import Markup, block, esc, fields, fmt, section, swatch, table
+from reefdask.reporting.html import Markup, block, esc, fields, fmt, section, swatch, table
 
 __all__ = ["confusion_html", "confusion_table", "evaluation_html", "stratified_html"]
 

@@ -135,7 +135,7 @@ def stratified_sample(
     from reefdask.calval.confusion import confusion
 
     if isinstance(classes, str | Path):
-        from reefdask.io import open_imagery
+        from reefdask.io.rasters import open_imagery
 
         classes = open_imagery(str(classes), alpha=False).isel(band=0, drop=True)
     codes = tuple(int(c) for c in strata)

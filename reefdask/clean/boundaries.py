@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reefdask.grid import Quad
-from reefdask.nodata import LABEL_NODATA
+from reefdask.core.grid import Quad
+from reefdask.core.nodata import LABEL_NODATA
 
 __all__ = ["sampling_boundary", "with_margin", "margin_pixels"]
 

@@ -30,7 +30,7 @@ from itertools import combinations
 
 import numpy as np
 
-from reefdask.nodata import LABEL_NODATA
+from reefdask.core.nodata import LABEL_NODATA
 
 __all__ = ["pair_codes", "edge_labels"]
 

@@ -12,7 +12,7 @@ configurable choice (``CleanConfig.resampling``, default :data:`RESAMPLING`):
     each output pixel is the mean of the *valid* input pixels of its ``factor x factor``
     block, rounded half up and kept in the input's integer type; a block without any
     valid pixel is nodata; a valid mean that equals nodata in every band is nudged by
-    one in its first band (as :func:`reefdask.nodata.apply_alpha` does).
+    one in its first band (as :func:`reefdask.core.nodata.apply_alpha` does).
 ``"nearest"``
     each output pixel is the input pixel at offset ``(factor // 2, factor // 2)`` of its
     block (nodata if that pixel is nodata).
@@ -45,8 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from reefdask.core.nodata import IMAGERY_NODATA, apply_alpha, valid_mask_array
 from reefdask.errors import ConfigError, IncompatibleScenesError
-from reefdask.nodata import IMAGERY_NODATA, apply_alpha, valid_mask_array
 
 __all__ = [
     "RESAMPLING",
@@ -176,7 +176,7 @@ def clean_imagery(
     """Write one cleaned quad from one or more locations of it; returns facts about it.
 
     Reads strips of rows, so memory stays ``O(strip x width)``. The output keeps the
-    integer type, has nodata :data:`~reefdask.nodata.IMAGERY_NODATA` (no alpha band),
+    integer type, has nodata :data:`~reefdask.core.nodata.IMAGERY_NODATA` (no alpha band),
     DEFLATE tiles, and the source grid scaled by ``factor``.
     """
     import rasterio

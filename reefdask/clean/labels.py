@@ -17,12 +17,12 @@ overwrite earlier ones where they have a class (supplementary layers go last).
   another grid, and remapped with the same table.
 * The **mapping** sends attribute (or raster) values to classes of the schema, by name
   or detailed code; values mapped to ``null`` and values absent from the mapping become
-  nodata (:data:`~reefdask.nodata.LABEL_NODATA`, -9999, int16). Without a mapping the
+  nodata (:data:`~reefdask.core.nodata.LABEL_NODATA`, -9999, int16). Without a mapping the
   values must already be detailed codes.
 
 Examples
 --------
->>> from reefdask.classes import default_schema
+>>> from reefdask.core.classes import default_schema
 >>> table = resolve_mapping({"Reef Crest": "shallow reef flat", "Sand": 9, 1.0: "land", "Unknown": None},
 ...                         default_schema())
 >>> table["Reef Crest"], table["Sand"], table["1"], table["Unknown"]
@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from reefdask.core.nodata import LABEL_NODATA
 from reefdask.errors import ConfigError, InputNotFoundError, SchemaError
-from reefdask.nodata import LABEL_NODATA
 
 __all__ = ["Grid", "resolve_mapping", "rasterize_vector", "remap_raster", "build_labels", "non_land_fraction"]
 

@@ -24,7 +24,7 @@ def synth(
     kind: str = typer.Option("auto", "--kind", help="auto, no_reef (all deep water) or land (all land)."),
 ) -> None:
     """Write SYNTHETIC reef quads (RGB + alpha GeoTIFFs and label GeoTIFFs) on the real quad grid."""
-    from reefdask.synthetic import synth_quads
+    from reefdask.synthetic.quads import synth_quads
 
     made = synth_quads(outdir, quads=quads, seed=seed, size=size, region=region, origin=origin, kind=kind)
     for m in made:
@@ -41,7 +41,7 @@ def demo(
     cluster: str = typer.Option("local", "--cluster", help="Cluster profile (local, slurm-cpu, slurm-gpu)."),
 ) -> None:
     """Run the whole pipeline on SYNTHETIC scenes, locally, and say where everything is."""
-    from reefdask.demo import run_demo
+    from reefdask.demo.run import run_demo
 
     result = run_demo(out, quads=quads, seed=seed, fast=fast, cluster=cluster, echo=typer.echo)
     typer.echo(f"\ndone in {result.steps['total']['seconds']} s: everything is under {result.out}")

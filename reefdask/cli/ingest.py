@@ -28,7 +28,7 @@ def ingest_command(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from reefdask.cube import ingest
+    from reefdask.cube.ingestion import ingest
 
     columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, disable=as_json) as bar:

@@ -19,10 +19,10 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from reefdask.core.grid import Quad
 from reefdask.globalmap.mapstore import NODATA, MapStore
 from reefdask.globalmap.plan import read_manifest
-from reefdask.grid import Quad
-from reefdask.storage import join
+from reefdask.io.storage import join
 
 __all__ = ["CATEGORICAL", "export_run", "block_of"]
 
@@ -92,7 +92,7 @@ def _write_block(
     import rioxarray  # noqa: F401
     import xarray as xr
 
-    from reefdask.cog import write_cog
+    from reefdask.io.cog import write_cog
 
     s = grid.quad_size
     arr = store.group[product]

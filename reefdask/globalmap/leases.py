@@ -1,6 +1,6 @@
 """Leases that expire: which job works which quad, coordinated only through the store.
 
-Leases live in a versioned store (:mod:`reefdask.globalmap.versioned`: GCS generation
+Leases live in a versioned store (:mod:`reefdask.io.versioned`: GCS generation
 preconditions, or one ``os.link``-published file per generation on local and shared
 filesystems). A lease is an object holding its owner, a nonce and an expiry time. A job
 creates it if absent, renews it by a conditional write on the generation it holds, and
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reefdask.errors import StoreError
-from reefdask.globalmap.versioned import (
+from reefdask.io.versioned import (
     GCSVersionedStore,
     LocalVersionedStore,
     Versioned,

@@ -16,7 +16,7 @@ run's provenance.
 Examples
 --------
 >>> import tempfile
->>> from reefdask.grid import Quad
+>>> from reefdask.core.grid import Quad
 >>> grid = QuadGrid(level=15, quad_size=64)
 >>> grid.shape, grid.region(Quad.parse("L15-0525E-1123N"))
 ((131072, 131072), (slice(59136, 59200, None), slice(33600, 33664, None)))
@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from reefdask.grid import CRS, HALF_WORLD, Quad
-from reefdask.storage import is_local, storage_options_for, strip_protocol
+from reefdask.core.grid import CRS, HALF_WORLD, Quad
+from reefdask.io.storage import is_local, storage_options_for, strip_protocol
 
 __all__ = ["NODATA", "QuadGrid", "MapStore", "grid_attrs"]
 

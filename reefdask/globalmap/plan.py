@@ -13,13 +13,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from reefdask.core.grid import Quad
 from reefdask.errors import ConfigError, FingerprintMismatchError, InputNotFoundError
 from reefdask.globalmap.config import GlobalConfig
 from reefdask.globalmap.ensemble import check_members
 from reefdask.globalmap.mapstore import MapStore, QuadGrid, grid_attrs
 from reefdask.globalmap.quad import Member, QuadTask, RunSpec
-from reefdask.grid import Quad
-from reefdask.storage import exists, filesystem, is_local, join, read_bytes, write_bytes_atomic
+from reefdask.io.storage import exists, filesystem, is_local, join, read_bytes, write_bytes_atomic
 
 __all__ = ["RunPlan", "open_run", "read_manifest", "resolve_inventory", "in_domain_test"]
 
@@ -101,8 +101,8 @@ def in_domain_test(domain: str | list[float] | None, storage_options: dict[str, 
 
 
 def _member(url: str, config: GlobalConfig) -> tuple[Member, dict[str, Any], dict[str, Any] | None]:
-    from reefdask.classes import default_schema
-    from reefdask.modelcard import read_card
+    from reefdask.core.classes import default_schema
+    from reefdask.model.card import read_card
     from reefdask.predict.model import inspect_model, load_model, measure_receptive_field, weights_digest
     from reefdask.predict.preprocess import Preprocessing, short_hash
 
@@ -154,11 +154,11 @@ def _quad_size(sources: dict[str, tuple[str, str]], config: GlobalConfig) -> int
         return config.quad_size
     import rasterio
 
-    from reefdask.storage import storage_options_for
+    from reefdask.io.storage import storage_options_for
 
     url = next(iter(sources.values()))[0]
     if not is_local(url):
-        from reefdask.io import open_imagery
+        from reefdask.io.rasters import open_imagery
 
         return int(
             open_imagery(url, storage_options=storage_options_for(url, config.storage_options)).sizes["y"]
@@ -291,12 +291,12 @@ def open_run(config: GlobalConfig) -> RunPlan:
 
 
 def _codes(schema: dict[str, Any]) -> list[int]:
-    from reefdask.classes import ClassSchema
+    from reefdask.core.classes import ClassSchema
 
     return [int(c) for c in ClassSchema.from_dict(schema).codes]
 
 
 def _coarse_codes(schema: dict[str, Any]) -> list[int]:
-    from reefdask.classes import ClassSchema
+    from reefdask.core.classes import ClassSchema
 
     return [int(c) for c in ClassSchema.from_dict(schema).level_codes("coarse")]

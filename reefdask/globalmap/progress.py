@@ -126,7 +126,7 @@ def format_progress(p: dict[str, Any]) -> str:
 
 def progress_html(p: dict[str, Any]) -> str:
     """The notebook view of :func:`progress`: share bar, counts, rate and ETA, leases, failures."""
-    from reefdask._html import block, esc, fields, section, swatch, table
+    from reefdask.reporting.html import block, esc, fields, section, swatch, table
 
     total = max(1, p["total"])
     counts = p["counts"]
@@ -169,8 +169,8 @@ def draw_map(p: dict[str, Any], path: str, storage_options: dict[str, Any] | Non
     """Draw the run's quads coloured by status (leased quads in yellow) into a PNG."""
     from matplotlib.patches import Patch, Rectangle
 
-    from reefdask._mpl import agg_figure
-    from reefdask.grid import Quad
+    from reefdask.core.grid import Quad
+    from reefdask.reporting.figures import agg_figure
 
     statuses = dict(p["statuses"])
     leased = set(p["leased"])

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from reefdask.core.grid import Quad
 from reefdask.errors import InputNotFoundError
 from reefdask.globalmap.mapstore import NODATA, MapStore
-from reefdask.grid import Quad
 
 __all__ = ["Member", "RunSpec", "QuadTask", "QuadResult", "process_quad", "predict_quad", "derive_products"]
 
@@ -141,8 +141,8 @@ def _read(
     url: str, r0: int, r1: int, c0: int, c1: int, size: int, storage_options: dict[str, Any] | None
 ) -> tuple[np.ndarray, float | None]:
     """Rows ``r0:r1`` and cols ``c0:c1`` of a quad at ``size`` px a side (block-averaged if finer)."""
-    from reefdask.io import open_imagery
-    from reefdask.nodata import get_nodata
+    from reefdask.core.nodata import get_nodata
+    from reefdask.io.rasters import open_imagery
 
     da = open_imagery(url, chunks=4096, storage_options=storage_options)
     nodata = get_nodata(da)
@@ -164,7 +164,7 @@ def _compute(da: Any) -> np.ndarray:
 
 def _downsample(block: np.ndarray, f: int, nodata: float | None) -> np.ndarray:
     """Mean of the valid pixels of each ``f x f`` cell; cells without one are nodata."""
-    from reefdask.nodata import valid_mask_array
+    from reefdask.core.nodata import valid_mask_array
 
     b, hh, ww = block.shape
     valid = np.asarray(valid_mask_array(block, nodata)).reshape(hh // f, f, ww // f, f)
@@ -184,8 +184,8 @@ def predict_quad(
 
     Returns ``(None, valid)`` without running any model when the focal quad is all nodata.
     """
+    from reefdask.core.nodata import valid_mask_array
     from reefdask.globalmap.ensemble import mean_probabilities, member_probabilities
-    from reefdask.nodata import valid_mask_array
 
     s, h = spec.quad_size, spec.halo
     focal_valid = np.asarray(valid_mask_array(raw[:, h : h + s, h : h + s], nodata))
@@ -204,7 +204,7 @@ def derive_products(probs: np.ndarray, valid: np.ndarray, spec: RunSpec) -> dict
     a threshold on the reef probability or a fitted logistic decision from the model card,
     see :mod:`reefdask.train.reef_decision` -- else the reef group is the most probable).
     """
-    from reefdask.classes import ClassSchema
+    from reefdask.core.classes import ClassSchema
 
     schema = ClassSchema.from_dict(spec.schema)
     groups = probs @ schema.group_matrix("coarse").T  # (y, x, group)

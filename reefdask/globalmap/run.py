@@ -27,7 +27,7 @@ from reefdask.globalmap.leases import LeaseKeeper, Leases, open_versioned_store
 from reefdask.globalmap.plan import RunPlan, open_run
 from reefdask.globalmap.quad import QuadResult, process_quad
 from reefdask.globalmap.state import StatusStore
-from reefdask.storage import join, write_bytes_atomic
+from reefdask.io.storage import join, write_bytes_atomic
 
 __all__ = ["JobReport", "new_job_id", "run_job", "state_urls"]
 

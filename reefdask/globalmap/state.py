@@ -39,7 +39,7 @@ from datetime import datetime
 from typing import Any
 
 from reefdask.errors import StoreError
-from reefdask.storage import filesystem, is_local, join, strip_protocol, write_bytes_atomic
+from reefdask.io.storage import filesystem, is_local, join, strip_protocol, write_bytes_atomic
 
 __all__ = ["STATUSES", "QuadStatus", "StatusStore"]
 

@@ -27,14 +27,14 @@ def class_codes(classes: Any, card: Any, n: int) -> tuple[int, ...]:
     if classes is None and card is not None:
         classes = card.codes()
     if classes is None:
-        from reefdask.classes import default_schema
+        from reefdask.core.classes import default_schema
 
         schema = default_schema()
         return tuple(schema.codes) if schema.n_classes == n else tuple(range(1, n + 1))
     if hasattr(classes, "codes"):
         classes = list(classes.codes)
     elif isinstance(classes, dict):
-        from reefdask.classes import ClassSchema
+        from reefdask.core.classes import ClassSchema
 
         classes = list(ClassSchema.from_dict(classes).codes)
     codes = tuple(int(c) for c in classes)

@@ -32,7 +32,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from reefdask.storage import filesystem, join, write_bytes_atomic
+from reefdask.io.storage import filesystem, join, write_bytes_atomic
 
 __all__ = ["LEDGER_DIR", "STATUSES", "ChunkRecord", "Ledger", "PredictionStatus", "status_html"]
 
@@ -203,7 +203,7 @@ def status_html(
     about: dict[str, Any] | None = None,
 ) -> str:
     """HTML of a store's chunk statuses: a share bar, counts per status, failed chunks with reasons."""
-    from reefdask._html import block, esc, fields, section, table
+    from reefdask.reporting.html import block, esc, fields, section, table
 
     total = total or 0
     order = [s for s in (*STATUSES, "pending") if s in counts or s != "pending"]

@@ -21,7 +21,7 @@ import numpy as np
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from reefdask.errors import InputNotFoundError, ModelError
-from reefdask.storage import filesystem, is_local, read_bytes, strip_protocol
+from reefdask.io.storage import filesystem, is_local, read_bytes, strip_protocol
 
 __all__ = [
     "ModelInfo",

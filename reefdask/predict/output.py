@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from reefdask.errors import FingerprintMismatchError, StoreError
+from reefdask.io.storage import exists, filesystem, is_local, join, read_bytes, strip_protocol
 from reefdask.predict.ledger import Ledger
-from reefdask.storage import exists, filesystem, is_local, join, read_bytes, strip_protocol
 
 __all__ = [
     "check_provenance",
@@ -35,7 +35,7 @@ _LOCK = threading.Lock()
 
 def zarr_kwargs(store: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:
     """Keyword arguments for xarray/zarr to address ``store`` (local path or fsspec URL)."""
-    from reefdask.storage import storage_options_for
+    from reefdask.io.storage import storage_options_for
 
     if is_local(store):
         return {"store": strip_protocol(store)}
@@ -126,7 +126,7 @@ def check_writable(store: str, run_id: str, storage_options: dict[str, Any] | No
     Writes and deletes one tiny probe object. Later write failures of single chunks do
     not stop a run: they are recorded ``failed`` in the ledger and retried by a rerun.
     """
-    from reefdask.storage import write_bytes_atomic
+    from reefdask.io.storage import write_bytes_atomic
 
     url = join(store, f".write-probe-{run_id}")
     try:

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from reefdask.core.nodata import MODEL_NODATA, get_nodata
 from reefdask.errors import ConfigError, ModelError
-from reefdask.nodata import MODEL_NODATA, get_nodata
 from reefdask.predict.geometry import batch_size as _batch_size
 from reefdask.predict.geometry import class_codes as _codes
 from reefdask.predict.geometry import geometry as _geometry
@@ -137,7 +137,7 @@ class PredictionPlan:
         return self.describe()
 
     def _repr_html_(self) -> str:
-        from reefdask._html import pre
+        from reefdask.reporting.html import pre
 
         return pre(self.describe())
 
@@ -188,7 +188,7 @@ def resolve_imagery(
     if isinstance(imagery, xr.DataArray):
         da, desc = imagery, f"<DataArray {imagery.name or 'imagery'}>"
     else:
-        from reefdask.io import open_imagery
+        from reefdask.io.rasters import open_imagery
 
         # read blocks a quarter of a chunk wide: a task's chunk + halo then reads little beyond itself
         read = chunk // 4 if chunk >= 512 and chunk % 4 == 0 else chunk
@@ -243,7 +243,7 @@ def plan_prediction(
         The store holds output of another model, preprocessing or configuration
         (and ``overwrite`` is False).
     """
-    from reefdask.modelcard import read_card
+    from reefdask.model.card import read_card
 
     if output_dtype not in ("uint8", "float32"):
         raise ConfigError(f"output_dtype {output_dtype!r} is unknown; use 'uint8' or 'float32'.")

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from reefdask.core.nodata import MODEL_NODATA, valid_mask_array
 from reefdask.errors import ConfigError
-from reefdask.nodata import MODEL_NODATA, valid_mask_array
 
 __all__ = ["Preprocessing", "canonical_json", "short_hash"]
 
@@ -49,7 +49,7 @@ class Preprocessing:
     scaler : dict
         ``{"kind": "none"}`` or ``{"kind": ..., "center": [...], "scale": [...]}``.
     nodata_encoding : float
-        Value of nodata pixels after scaling (:data:`reefdask.nodata.MODEL_NODATA`).
+        Value of nodata pixels after scaling (:data:`reefdask.core.nodata.MODEL_NODATA`).
     class_codes : tuple of int
         Output class code of each softmax channel; empty means ``1..n`` at run time.
     """

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reefdask.nodata import MODEL_NODATA
+from reefdask.core.nodata import MODEL_NODATA
 from reefdask.train.config import AugmentConfig
 
 __all__ = ["make_augment"]

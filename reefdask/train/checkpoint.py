@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from reefdask.storage import write_bytes_atomic
+from reefdask.io.storage import write_bytes_atomic
 
 __all__ = ["load_state", "make_checkpoint_callback"]
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from reefdask.nodata import MODEL_NODATA
+from reefdask.core.nodata import MODEL_NODATA
 from reefdask.train.config import AugmentConfig
 from reefdask.train.scalers import Scaler
 from reefdask.train.store import SampleStore

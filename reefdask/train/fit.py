@@ -33,7 +33,7 @@ import numpy as np
 from reefdask import __version__
 from reefdask.config import config_hash
 from reefdask.errors import ConfigError
-from reefdask.storage import write_bytes_atomic
+from reefdask.io.storage import write_bytes_atomic
 from reefdask.train.config import TrainConfig
 
 __all__ = ["TrainResult", "finished_result", "train", "fingerprint"]
@@ -63,7 +63,7 @@ def finished_result(cfg: TrainConfig) -> TrainResult | None:
     Cheap (reads JSON only, no TensorFlow): a sweep uses it to skip finished models
     before sending any work to a cluster.
     """
-    from reefdask.modelcard import ModelCard, card_url
+    from reefdask.model.card import ModelCard, card_url
 
     out = Path(cfg.outdir)
     model_path, run_file = out / f"{cfg.name}.keras", out / "run.json"
@@ -79,7 +79,7 @@ def finished_result(cfg: TrainConfig) -> TrainResult | None:
 
 def train(cfg: TrainConfig) -> TrainResult:
     """Train (or resume, or skip) the model described by ``cfg``; see the module docstring."""
-    from reefdask.modelcard import card_url
+    from reefdask.model.card import card_url
     from reefdask.train.samples import config_differences
 
     out = Path(cfg.outdir)
@@ -114,7 +114,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 def _fit(cfg: TrainConfig, out: Path, model_path: Path) -> TrainResult:
     import keras
 
-    from reefdask.classes import ClassSchema
+    from reefdask.core.classes import ClassSchema
     from reefdask.train.architectures import build_model
     from reefdask.train.checkpoint import load_state, make_checkpoint_callback
     from reefdask.train.dataset import make_dataset, steps_for
@@ -219,8 +219,8 @@ def _finish(
     import keras
     import tensorflow as tf
 
-    from reefdask.modelcard import ModelCard
-    from reefdask.nodata import MODEL_NODATA
+    from reefdask.core.nodata import MODEL_NODATA
+    from reefdask.model.card import ModelCard
     from reefdask.train.architectures import receptive_field, recommended_halo, stride
     from reefdask.train.evaluate import evaluate_split
     from reefdask.train.reef_decision import fit_decision, score_decision

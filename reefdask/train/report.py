@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from reefdask._mpl import subplots
+from reefdask.reporting.figures import subplots
 
 __all__ = ["write_report"]
 
@@ -30,7 +30,7 @@ def write_report(
 ) -> Path:
     """Write ``index.html`` and its PNGs into ``outdir``; return the HTML path."""
     outdir.mkdir(parents=True, exist_ok=True)
-    from reefdask.classes import ClassSchema
+    from reefdask.core.classes import ClassSchema
 
     schema = ClassSchema.from_dict(card.classes)
     names, colors = list(schema.names), list(schema.colors)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from reefdask.nodata import LABEL_NODATA
+from reefdask.core.nodata import LABEL_NODATA
 from reefdask.train.config import SamplesConfig
 from reefdask.train.store import open_group
 from reefdask.train.windows import SceneInfo, SceneReader

@@ -95,7 +95,7 @@ def resolve_scenes(cfg: SamplesConfig) -> list[SceneSpec]:
             lab = str(Path(str(cfg.labels_dir)) / Path(p).name)
             scenes.append(SceneSpec(features=p, labels=lab))
     if cfg.cube:
-        from reefdask.cube import list_scenes
+        from reefdask.cube.store import list_scenes
 
         ids = list_scenes(cfg.cube)
         if not ids:
@@ -170,7 +170,7 @@ def build_samples(cfg: SamplesConfig, *, client: Any = None) -> SampleReport:
                 + "\n  ".join(diffs or ["(unknown)"])
                 + "\nSet `rebuild: true` to replace it, or write to another store."
             )
-    from reefdask.classes import load_schema
+    from reefdask.core.classes import load_schema
 
     schema = load_schema(cfg.class_schema)
     lut = label_lut(schema.codes)

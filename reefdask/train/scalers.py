@@ -4,14 +4,14 @@ Kinds: ``none``; ``standard`` (mean, std); ``minmax`` (min, max - min); ``robust
 (median, 90 % - 10 % quantile range, as the reference practice fitted it); ``quantile``
 (each band through its empirical CDF to [0, 1]). Linear kinds serialise as
 ``{"kind", "center", "scale"}`` and apply ``(x - center) / scale`` per band: the
-format of :class:`reefdask.modelcard.ModelCard`. No pickle anywhere.
+format of :class:`reefdask.model.card.ModelCard`. No pickle anywhere.
 
 :func:`fit_scaler` reads a Dask array ``(..., band)`` block by block, each block
 reduced to a few per-band numbers and a histogram (exact, one bin per value, for
 8/16-bit integers; 4096 bins between the band's minimum and maximum for floats), so
 memory never grows with the data. Nodata pixels (every band equal to ``nodata``, or NaN)
 are left out of the fit, and come out of :meth:`Scaler.transform` as ``MODEL_NODATA``
-(-10), per :mod:`reefdask.nodata`.
+(-10), per :mod:`reefdask.core.nodata`.
 
 Examples
 --------
@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from reefdask.core.nodata import MODEL_NODATA
 from reefdask.errors import ConfigError
-from reefdask.nodata import MODEL_NODATA
 
 __all__ = ["SCALER_KINDS", "Scaler", "fit_scaler"]
 

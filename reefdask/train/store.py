@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from reefdask.errors import InputNotFoundError, StoreError
-from reefdask.storage import is_local, storage_options_for, strip_protocol
+from reefdask.io.storage import is_local, storage_options_for, strip_protocol
 
 __all__ = ["SampleStore", "open_group", "open_samples", "SPLITS"]
 

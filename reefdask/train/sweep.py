@@ -239,7 +239,7 @@ def _write(out: Path, rows: list[dict[str, Any]], metric: str) -> SweepResult:
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(fmt(r.get(k, "")) for k in keys) + " |" for r in rows]
     md_path.write_text(f"# Sweep comparison (ranked by {metric})\n\n" + "\n".join(lines) + "\n")
-    from reefdask._mpl import subplots
+    from reefdask.reporting.figures import subplots
 
     fig, ax = subplots(figsize=(max(4, 0.6 * len(rows) + 2), 3.5))
     ax.bar([r["name"] for r in rows], [r.get(metric) or 0 for r in rows])

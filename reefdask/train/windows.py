@@ -4,7 +4,7 @@ Each call opens its raster, reads one window and closes it, so a Dask task carri
 paths and numbers (picklable, thread-safe). Features come from a raster or from one scene
 of a Zarr imagery cube (:mod:`reefdask.cube`: ``imagery (band, y, x)``, alpha already
 applied at ingest); labels and boundary rasters must share the features' grid. Raster
-features follow :mod:`reefdask.nodata`: an alpha band (colour interpretation ALPHA, or
+features follow :mod:`reefdask.core.nodata`: an alpha band (colour interpretation ALPHA, or
 the 4th band of 4-band uint8 imagery) is consumed and dropped; a pixel is nodata when
 every band equals the nodata value. Labels become softmax channel indices (``uint8``,
 255 = nodata) through the class schema.
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from reefdask.core.nodata import IMAGERY_NODATA, apply_alpha
 from reefdask.errors import IncompatibleScenesError, InputNotFoundError, NotARasterError
-from reefdask.nodata import IMAGERY_NODATA, apply_alpha
 
 __all__ = [
     "SceneInfo",
@@ -93,7 +93,7 @@ def cube_scene_info(
     A grid mismatch (shape, transform or CRS) raises :class:`IncompatibleScenesError`
     naming both grids; ``reefdask clean`` rasterizes labels onto the imagery grid.
     """
-    from reefdask.cube import open_cube
+    from reefdask.cube.store import open_cube
 
     da = open_cube(store, scene)
     scene = str(da.attrs["source"]).rstrip("/").rsplit("/", 1)[-1] if scene is None else scene
@@ -137,7 +137,7 @@ def _cube_array(info: SceneInfo) -> Any:
     """The scene's ``imagery (band, y, x)`` Zarr array (opened lazily, reads nothing)."""
     import zarr
 
-    from reefdask.storage import storage_options_for
+    from reefdask.io.storage import storage_options_for
 
     opts = storage_options_for(info.features) if "://" in info.features else None
     return zarr.open_group(info.features, mode="r", storage_options=opts or None)[f"{info.scene}/imagery"]

@@ -50,9 +50,9 @@ def make_calval_scene(
     import xarray as xr
     from affine import Affine
 
-    from reefdask.classes import default_schema
-    from reefdask.grid import Quad, lonlat_to_mercator
-    from reefdask.io import raster_grid
+    from reefdask.core.classes import default_schema
+    from reefdask.core.grid import Quad, lonlat_to_mercator
+    from reefdask.io.rasters import raster_grid
 
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
@@ -140,7 +140,7 @@ def make_calval_scene(
 
 
 def _lonlat(x: float, y: float) -> list[float]:
-    from reefdask.grid import mercator_to_lonlat
+    from reefdask.core.grid import mercator_to_lonlat
 
     return list(mercator_to_lonlat(x, y))
 

@@ -28,10 +28,10 @@ import zarr
 from rasterio.crs import CRS
 
 from reefdask import __version__
-from reefdask.cube import CUBE_KEY, STATUS_KEY, list_scenes, scene_id
+from reefdask.cube.store import CUBE_KEY, STATUS_KEY, list_scenes, scene_id
 from reefdask.errors import ConfigError, IncompatibleScenesError, ReefdaskError
-from reefdask.io import open_imagery
-from reefdask.storage import filesystem, is_local, storage_options_for, strip_protocol
+from reefdask.io.rasters import open_imagery
+from reefdask.io.storage import filesystem, is_local, storage_options_for, strip_protocol
 
 __all__ = ["IngestReport", "ingest", "expand_sources", "COMPRESSIONS"]
 

@@ -22,9 +22,9 @@ import rasterio
 import rasterio.shutil
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 
+from reefdask.core.nodata import get_nodata
 from reefdask.errors import ConfigError, MissingCRSError
-from reefdask.nodata import get_nodata
-from reefdask.storage import filesystem, is_local, storage_options_for, strip_protocol
+from reefdask.io.storage import filesystem, is_local, storage_options_for, strip_protocol
 
 __all__ = ["write_cog", "is_categorical"]
 

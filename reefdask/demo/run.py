@@ -1,7 +1,7 @@
 """``reefdask demo``: the pipeline on the embedded default, end to end.
 
 LocalCluster, local disk, SYNTHETIC scenes (never real data). Each step is one call
-into the library (:mod:`reefdask.demo_steps`, laid out by :mod:`reefdask.demo_plan`);
+into the library (:mod:`reefdask.demo.steps`, laid out by :mod:`reefdask.demo.plan`);
 the demo only wires them, times them and reports where their outputs are. Steps:
 synthesize quads (one reef-free in open water, plus one corrupt neighbour) into a local
 "bucket" folder, list them into a quad inventory, acquire verified copies (the corrupt
@@ -55,9 +55,9 @@ def run_demo(
 
     ``fast`` shrinks the scenes and the training (for CI). Rerunning reuses finished work.
     """
-    from reefdask import demo_steps as s
     from reefdask.cluster import open_cluster
-    from reefdask.demo_plan import check_settings, plan_demo
+    from reefdask.demo import steps as s
+    from reefdask.demo.plan import check_settings, plan_demo
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     out = Path(out).resolve()

@@ -1,6 +1,6 @@
 """The steps of ``reefdask demo``: each one short function that calls the library.
 
-Every step takes the :class:`~reefdask.demo_plan.DemoPlan` (where things go, which quads
+Every step takes the :class:`~reefdask.demo.plan.DemoPlan` (where things go, which quads
 play which part, the sizes of ``--fast`` or normal mode) and returns a JSON-friendly dict
 whose ``summary`` is printed; ``figures`` lists the PNGs it made, ``reports`` its reports.
 Nothing here computes a result itself: acquisition, ingest, samples, training,
@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reefdask.demo_plan import REGION, DemoPlan, clean_config, samples_config, train_config
-from reefdask.grid import Quad
+from reefdask.core.grid import Quad
+from reefdask.demo.plan import REGION, DemoPlan, clean_config, samples_config, train_config
 
 __all__ = [
     "synth",
@@ -33,7 +33,7 @@ __all__ = [
 
 def synth(p: DemoPlan) -> dict[str, Any]:
     """SYNTHETIC quads into ``<out>/bucket`` (one reef-free, with open water east of it) and a corrupt one."""
-    from reefdask.synthetic import synth_quads, write_corrupt_quad
+    from reefdask.synthetic.quads import synth_quads, write_corrupt_quad
 
     b, quads = p.bucket, p.synthetic
     files = [p.image(q, b) for q in quads] + [p.label(q, b) for q in quads] + [p.image(p.corrupt, b)]
@@ -112,7 +112,7 @@ def clean(p: DemoPlan) -> dict[str, Any]:
 
 def ingest(p: DemoPlan, client: Any) -> dict[str, Any]:
     """The cleaned imagery into a Zarr cube (one group per quad)."""
-    from reefdask.cube import ingest as ingest_cube
+    from reefdask.cube.ingestion import ingest as ingest_cube
 
     store = p.out / "cube.zarr"
     report = ingest_cube(str(p.cleaned / "imagery"), str(store), chunk=min(512, p.size), client=client)
@@ -280,7 +280,7 @@ def _heat_png(vrt: str, png: Path) -> str:
     import numpy as np
     import rasterio
 
-    from reefdask._mpl import agg_figure
+    from reefdask.reporting.figures import agg_figure
 
     with rasterio.open(vrt) as ds:
         f = max(1, max(ds.width, ds.height) // 1024)

@@ -6,7 +6,7 @@ lazily, by byte ranges (nothing is copied whole): local paths directly, ``gs://`
 ``http(s)://`` by GDAL's own ``/vsigs/`` and ``/vsicurl/`` (configured from the same
 fsspec options, so the GCS emulator works), other fsspec URLs (``memory://``) through
 rasterio's Python opener, serialised by a lock because that opener is not thread-safe
-(see :mod:`reefdask.raster_open`).
+(see :mod:`reefdask.io.raster_open`).
 
 Why not ``rioxarray.open_rasterio(..., chunks=...)``: it shares one open dataset
 between the threads of a worker (unsafe with ``lock=False`` on a file object) and
@@ -16,11 +16,11 @@ graph holds only the URL and plain options: picklable, thread-safe, and the same
 the threaded scheduler, a LocalCluster or SLURM workers. CRS and transform are kept
 the rioxarray way (a ``spatial_ref`` coordinate), so ``da.rio`` works on the result.
 
-Nodata follows :mod:`reefdask.nodata`: an alpha band (GDAL colour interpretation
+Nodata follows :mod:`reefdask.core.nodata`: an alpha band (GDAL colour interpretation
 ALPHA, or the 4th band of 4-band uint8 RGB imagery) or an internal mask is consumed,
 pixels it marks become nodata in every band, and it is dropped.
 
-:func:`write_cog` (in :mod:`reefdask.cog`) is re-exported here.
+:func:`write_cog` (in :mod:`reefdask.io.cog`) is re-exported here.
 """
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ from dask.base import tokenize
 from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.windows import Window
 
-from reefdask.cog import write_cog
+from reefdask.core.nodata import IMAGERY_NODATA, apply_alpha
 from reefdask.errors import ConfigError, InputNotFoundError, MissingCRSError, NotARasterError
-from reefdask.nodata import IMAGERY_NODATA, apply_alpha
-from reefdask.raster_open import open_dataset
-from reefdask.storage import filesystem, is_local, storage_options_for, strip_protocol
+from reefdask.io.cog import write_cog
+from reefdask.io.raster_open import open_dataset
+from reefdask.io.storage import filesystem, is_local, storage_options_for, strip_protocol
 
 __all__ = ["open_imagery", "write_cog", "raster_grid", "normalise_chunks", "band_selection"]
 
@@ -116,7 +116,7 @@ def open_imagery(
             f"{url} does not exist; check the URL, the bucket name and your credentials or emulator settings."
         )
     if fs.isdir(path):
-        from reefdask.cube import open_zarr_imagery
+        from reefdask.cube.store import open_zarr_imagery
 
         return open_zarr_imagery(url, chunks=(cy, cx), bands=bands, storage_options=opts)
     return _open_raster(url, fs, path, (cy, cx), bands, opts, alpha)

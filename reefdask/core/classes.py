@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from reefdask.core.schema_checks import ClassEntry, parse_entry, validate_schema
 from reefdask.errors import InputNotFoundError, SchemaError
-from reefdask.schema_checks import ClassEntry, parse_entry, validate_schema
 
 __all__ = ["ClassEntry", "ClassSchema", "default_schema", "load_schema"]
 
@@ -297,7 +297,7 @@ def load_schema(path_or_url: Any) -> ClassSchema:
         return ClassSchema.from_dict(path_or_url)
     if str(path_or_url) == "default":
         return default_schema()
-    from reefdask.storage import exists, read_bytes
+    from reefdask.io.storage import exists, read_bytes
 
     url = str(path_or_url)
     if not exists(url):

@@ -20,7 +20,7 @@ from typing import Any
 import rasterio
 
 from reefdask.errors import NotARasterError
-from reefdask.storage import filesystem, is_local, strip_protocol
+from reefdask.io.storage import filesystem, is_local, strip_protocol
 
 __all__ = ["open_dataset", "gdal_path"]
 

@@ -1,4 +1,4 @@
-"""Parsing and validation of class-schema entries (used by :mod:`reefdask.classes`).
+"""Parsing and validation of class-schema entries (used by :mod:`reefdask.core.classes`).
 
 Every problem raises :class:`~reefdask.errors.SchemaError` naming the class, its level
 and the fix.
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from reefdask.errors import SchemaError
 
 if TYPE_CHECKING:
-    from reefdask.classes import ClassSchema
+    from reefdask.core.classes import ClassSchema
 
 __all__ = ["MAX_CODE", "ClassEntry", "parse_entry", "validate_schema"]
 

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from reefdask.core.grid import HALF_WORLD
+from reefdask.core.nodata import LABEL_NODATA
 from reefdask.errors import ConfigError
-from reefdask.grid import HALF_WORLD
-from reefdask.nodata import LABEL_NODATA
-from reefdask.worldnoise import cell_values, fbm, pixel_noise, seed_key
+from reefdask.synthetic.noise import cell_values, fbm, pixel_noise, seed_key
 
 __all__ = ["KINDS", "render"]
 

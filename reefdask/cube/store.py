@@ -23,24 +23,19 @@ Every scene opens with plain xarray::
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import xarray as xr
 import zarr
 
+from reefdask.core.grid import Quad
 from reefdask.errors import ConfigError, MissingCRSError, NotARasterError, StoreError
-from reefdask.grid import Quad
-from reefdask.io import band_selection, normalise_chunks
-from reefdask.storage import storage_options_for
-
-if TYPE_CHECKING:  # defined in reefdask.cube_ingest (which imports this module), served by __getattr__
-    from reefdask.cube_ingest import IngestReport, ingest
+from reefdask.io.rasters import band_selection, normalise_chunks
+from reefdask.io.storage import storage_options_for
 
 __all__ = [
     "CUBE_KEY",
     "STATUS_KEY",
-    "IngestReport",
-    "ingest",
     "cube_attrs",
     "list_scenes",
     "open_cube",
@@ -224,11 +219,3 @@ def _nodata_from(attrs: dict[str, Any]) -> Any:
     value = attrs.get("_FillValue")
     return None if value is None else value
 
-
-def __getattr__(name: str) -> Any:
-    # the write side lives in reefdask.cube_ingest, which imports this module
-    if name in ("ingest", "IngestReport"):
-        import importlib
-
-        return getattr(importlib.import_module("reefdask.cube_ingest"), name)
-    raise AttributeError(f"module 'reefdask.cube' has no attribute {name!r}")

@@ -6,7 +6,7 @@ elementwise IEEE arithmetic only. A pixel's value therefore depends on its world
 position, the pixel size and the seed, not on which quad or window is rendered: quads
 rendered one by one equal one rendering of the block, bit for bit (no seams).
 
-Scenes (rendered by :mod:`reefdask.synthetic_scene`): platforms ringed by forereef slopes
+Scenes (rendered by :mod:`reefdask.synthetic.scene`): platforms ringed by forereef slopes
 and reef flats, with lagoons (and pinnacles) inside and islands on top (beach, vegetation,
 ponds); reef flats, sand and seagrass share colours and differ in texture and context.
 Then haze, clouds with offset shadows, sensor noise and no-data patches (alpha 0, labels
@@ -18,7 +18,7 @@ do not join their neighbours seamlessly.
 
 Examples
 --------
->>> from reefdask.grid import Quad
+>>> from reefdask.core.grid import Quad
 >>> rgba, labels = synth_scene(Quad.parse("L15-0525E-1122N"), size=64, seed=1)
 >>> rgba.shape, rgba.dtype.name, labels.dtype.name
 ((4, 64, 64), 'uint8', 'int16')
@@ -37,10 +37,10 @@ from typing import Any
 
 import numpy as np
 
+from reefdask.core.grid import Quad
+from reefdask.core.nodata import LABEL_NODATA
 from reefdask.errors import ConfigError
-from reefdask.grid import Quad
-from reefdask.nodata import LABEL_NODATA
-from reefdask.synthetic_scene import KINDS, render
+from reefdask.synthetic.scene import KINDS, render
 
 __all__ = [
     "KINDS",
@@ -186,8 +186,8 @@ def synth_quads(
     """
     import tempfile
 
-    from reefdask.classes import default_schema
-    from reefdask.storage import filesystem, is_local, join, strip_protocol
+    from reefdask.core.classes import default_schema
+    from reefdask.io.storage import filesystem, is_local, join, strip_protocol
 
     todo = (
         default_quads(quads, origin)

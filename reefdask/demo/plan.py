@@ -101,7 +101,7 @@ def plan_demo(out: Path, *, quads: int, size: int, seed: int, fast: bool) -> Dem
     >>> p.held_out, p.corrupt, p.no_reef, p.water
     (['L15-0526E-1120N', 'L15-0527E-1120N'], 'L15-0529E-1123N', 'L15-0531E-1123N', 'L15-0532E-1123N')
     """
-    from reefdask.synthetic import default_quads
+    from reefdask.synthetic.quads import default_quads
 
     if quads < 4:
         raise ConfigError(

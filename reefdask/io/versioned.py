@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from reefdask.errors import StoreError
-from reefdask.storage import is_local, storage_options_for, strip_protocol
+from reefdask.io.storage import is_local, storage_options_for, strip_protocol
 
 __all__ = ["Versioned", "VersionedStore", "LocalVersionedStore", "GCSVersionedStore", "open_versioned_store"]
 

@@ -36,8 +36,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from reefdask.core.nodata import MODEL_NODATA
 from reefdask.errors import ModelError
-from reefdask.nodata import MODEL_NODATA
 
 __all__ = ["ModelCard", "card_html", "card_url", "read_card"]
 
@@ -57,7 +57,7 @@ class ModelCard(BaseModel):
     scaler : dict
         Per-band scaling, see the module docstring.
     classes : dict, optional
-        Class schema in :meth:`reefdask.classes.ClassSchema.to_dict` form; softmax
+        Class schema in :meth:`reefdask.core.classes.ClassSchema.to_dict` form; softmax
         channel ``i`` is ``schema.codes[i]``.
     class_codes : list of int, optional
         Output class codes when no full schema is given.
@@ -108,7 +108,7 @@ class ModelCard(BaseModel):
     def codes(self) -> list[int] | None:
         """Class codes of the softmax channels, in channel order (None when unknown)."""
         if self.classes is not None:
-            from reefdask.classes import ClassSchema
+            from reefdask.core.classes import ClassSchema
 
             return list(ClassSchema.from_dict(self.classes).codes)
         return None if self.class_codes is None else list(self.class_codes)
@@ -118,7 +118,7 @@ class ModelCard(BaseModel):
 
     def save(self, model: str, storage_options: dict[str, Any] | None = None) -> str:
         """Write the card beside ``model`` (a ``.keras`` path or URL); return the card's URL."""
-        from reefdask.storage import write_bytes_atomic
+        from reefdask.io.storage import write_bytes_atomic
 
         url = card_url(model)
         write_bytes_atomic(url, self.model_dump_json(indent=2).encode(), storage_options)
@@ -127,7 +127,7 @@ class ModelCard(BaseModel):
     @classmethod
     def load(cls, url: str, storage_options: dict[str, Any] | None = None) -> ModelCard:
         """Read a card from its JSON path or URL."""
-        from reefdask.storage import read_bytes
+        from reefdask.io.storage import read_bytes
 
         raw = read_bytes(url, storage_options)
         try:
@@ -147,7 +147,7 @@ def card_url(model: str) -> str:
 
 def read_card(model: str, storage_options: dict[str, Any] | None = None) -> ModelCard | None:
     """The card beside ``model``, or None when there is none."""
-    from reefdask.storage import exists
+    from reefdask.io.storage import exists
 
     url = card_url(model)
     return ModelCard.load(url, storage_options) if exists(url, storage_options) else None
@@ -155,7 +155,7 @@ def read_card(model: str, storage_options: dict[str, Any] | None = None) -> Mode
 
 def card_html(card: ModelCard) -> str:
     """The notebook view of a card: inputs, scaler per band, classes (with validation scores), metrics."""
-    from reefdask._html import block, fields, section, swatch, table
+    from reefdask.reporting.html import block, fields, section, swatch, table
 
     extra = card.model_extra or {}
     arch = extra.get("architecture") or {}
@@ -184,7 +184,7 @@ def card_html(card: ModelCard) -> str:
     codes = card.codes() or []
     names, colors = [str(c) for c in codes], ["#dddddd"] * len(codes)
     if card.classes is not None:
-        from reefdask.classes import ClassSchema
+        from reefdask.core.classes import ClassSchema
 
         schema = ClassSchema.from_dict(card.classes)
         names, colors = list(schema.names), list(schema.colors)

@@ -1,0 +1,1 @@
+"""The domain: the quad grid, class schemas and the nodata conventions (no I/O, no Dask)."""

@@ -1,0 +1,1 @@
+"""The model contract: card, preprocessing, fingerprint, reef decision and class lookups."""

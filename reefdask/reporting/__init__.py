@@ -1,0 +1,1 @@
+"""Reports: HTML views and figures drawn on their own Agg canvas."""

@@ -1,0 +1,1 @@
+"""Helpers for tests, notebooks and benchmarks: emulators, tiny models, calval scenes."""
