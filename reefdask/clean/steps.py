@@ -1,7 +1,7 @@
 """The four clean steps as declarations: which scenes, which output, how to make one.
 
 Each ``plan_<step>(cfg)`` lists ``(scene, job)`` pairs; a job is a zero-argument callable
-that runs :func:`reefdask.clean.run.produce` for one scene. An output is up to date when
+that runs :func:`reefdask.clean.protocol.produce` for one scene. An output is up to date when
 its tag equals the hash of the step's configuration *and* of its inputs' path, size and
 mtime (imagery locations; the grid quad, vector layers and label rasters; a label quad and
 its neighbours), so new or re-acquired inputs rebuild exactly what depends on them.
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from reefdask.clean.config import CleanConfig
-from reefdask.clean.run import TAG, SceneOutcome, produce, step_hash
+from reefdask.clean.protocol import TAG, SceneOutcome, produce, step_hash
 from reefdask.config import config_hash
 from reefdask.core.grid import Quad
 from reefdask.core.nodata import LABEL_NODATA
