@@ -58,7 +58,7 @@ class ClassSchema:
     nodata: int = 255
 
     def __post_init__(self) -> None:
-        validate_schema(self)
+        validate_schema(self.levels_, self.nodata)
 
     # -- construction / serialisation ------------------------------------------
     @classmethod

@@ -6,14 +6,12 @@ and the fix.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reefdask.errors import SchemaError
-
-if TYPE_CHECKING:
-    from reefdask.core.classes import ClassSchema
 
 __all__ = ["MAX_CODE", "ClassEntry", "parse_entry", "validate_schema"]
 
@@ -60,15 +58,19 @@ def parse_entry(level: str, e: Any, nxt: str | None) -> ClassEntry:
     )
 
 
-def validate_schema(s: ClassSchema) -> None:
-    """Check codes, names, colours, mappings and nodata of a whole schema."""
+def validate_schema(levels: tuple[tuple[str, tuple[ClassEntry, ...]], ...], nodata: Any) -> None:
+    """Check codes, names, colours, mappings and ``nodata`` of a whole schema's ``levels``.
+
+    ``levels`` is :attr:`ClassSchema.levels_ <reefdask.core.classes.ClassSchema>`: each level's
+    name with its entries, finest first (taken apart so this module does not import the class).
+    """
     seen_levels: set[str] = set()
-    for lvl, entries in s.levels_:
+    for lvl, entries in levels:
         if lvl in seen_levels:
             raise SchemaError(f"Level {lvl!r} is declared twice; give each level one unique name.")
         seen_levels.add(lvl)
         _validate_level(lvl, entries)
-    for (lvl, entries), (nxt, nxt_entries) in zip(s.levels_[:-1], s.levels_[1:], strict=True):
+    for (lvl, entries), (nxt, nxt_entries) in itertools.pairwise(levels):
         targets = {n.name for n in nxt_entries}
         for e in entries:
             if e.group is not None and e.group not in targets:
@@ -76,8 +78,7 @@ def validate_schema(s: ClassSchema) -> None:
                     f"class {e.name!r} (code {e.code}) of level {lvl!r} maps to {nxt} group {e.group!r}, "
                     f"which is not declared; use one of {sorted(targets)} or null for nodata."
                 )
-    all_codes = {e.code for _, entries in s.levels_ for e in entries}
-    nodata = s.nodata
+    all_codes = {e.code for _, entries in levels for e in entries}
     if (
         isinstance(nodata, bool)
         or not isinstance(nodata, int)
