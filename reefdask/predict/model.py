@@ -8,20 +8,17 @@ TensorFlow is imported only here, inside the functions that need it.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import tempfile
 import threading
-import zipfile
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from reefdask.errors import InputNotFoundError, ModelError
-from reefdask.io.storage import filesystem, is_local, read_bytes, strip_protocol
+from reefdask.errors import ModelError
+from reefdask.io.storage import filesystem, is_local, strip_protocol
+from reefdask.model.fingerprint import weights_digest
+from reefdask.model.loading import ModelInfo, inspect_model, measure_receptive_field
 
 __all__ = [
     "ModelInfo",
@@ -37,31 +34,6 @@ __all__ = [
 _CACHE: dict[str, Any] = {}
 _LOCK = threading.Lock()
 _THREADS_SET = False
-
-
-def weights_digest(model_url: str, storage_options: dict[str, Any] | None = None) -> str:
-    """sha256 of a saved model's weights and architecture, without TensorFlow.
-
-    For ``.keras`` archives the members are hashed in name order, leaving out
-    ``metadata.json`` (it holds the save date), so saving the same weights twice gives
-    the same digest. Other formats hash the file bytes.
-    """
-    try:
-        data = read_bytes(model_url, storage_options)
-    except InputNotFoundError as err:
-        raise InputNotFoundError(
-            f"Model {model_url} does not exist; pass the path or URL of a saved .keras model."
-        ) from err
-    h = hashlib.sha256()
-    if zipfile.is_zipfile(io.BytesIO(data)):
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            for name in sorted(zf.namelist()):
-                if name != "metadata.json":
-                    h.update(name.encode())
-                    h.update(zf.read(name))
-    else:
-        h.update(data)
-    return h.hexdigest()
 
 
 def configure_threads(n: int | None = None) -> None:
@@ -157,66 +129,6 @@ def _local_copy(model_url: str, fingerprint: str, storage_options: dict[str, Any
         fs.get_file(path, tmp)
         os.replace(tmp, local)
     return local
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What the engine needs to know about a model's shapes.
-
-    ``window`` is the fixed input size (None for fully convolutional models),
-    ``stride`` the total downsampling (product of pooling sizes and conv strides).
-    """
-
-    bands: int
-    n_classes: int
-    window: int | None
-    stride: int
-
-
-def inspect_model(model: Any) -> ModelInfo:
-    """Read input size, band count, class count and stride from a Keras model."""
-    shape = tuple(model.inputs[0].shape)
-    out = tuple(model.outputs[0].shape)
-    if len(shape) != 4 or len(out) != 4:
-        raise ModelError(
-            f"Expected a 2-D segmentation model (batch, y, x, band) -> (batch, y, x, class); "
-            f"got input {shape} and output {out}."
-        )
-    h, w = shape[1], shape[2]
-    if (h is None) != (w is None) or (h is not None and h != w):
-        raise ModelError(f"Model input {shape} must be square or fully convolutional (None, None, bands).")
-    stride = 1
-    for layer in model.layers:
-        name = type(layer).__name__
-        if "Transpose" in name or "UpSampling" in name:
-            continue
-        for attr in ("pool_size", "strides"):
-            value = getattr(layer, attr, None)
-            if value is not None and ("Pool" in name or "Conv" in name):
-                stride *= int(np.atleast_1d(value)[0])
-                break
-    return ModelInfo(bands=int(shape[3]), n_classes=int(out[3]), window=h, stride=max(1, stride))
-
-
-def measure_receptive_field(model: Any, info: ModelInfo, size: int = 128) -> int:
-    """Radius (px) of input that influences an output pixel, measured by perturbation.
-
-    Two random tiles that differ only in their centre pixel go through the model; the
-    radius of the output pixels that change is the receptive field. Capped at
-    ``size // 2`` (a model that sees further needs an explicit halo).
-    """
-    size = info.window or -(-size // info.stride) * info.stride
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(1, size, size, info.bands)).astype("float32")
-    x2 = x.copy()
-    c = size // 2
-    x2[0, c, c, :] += 5.0
-    a = model(x, training=False).numpy()
-    b = model(x2, training=False).numpy()
-    changed = np.argwhere(np.abs(a - b).max(axis=(0, 3)) > 1e-7)
-    if changed.size == 0:
-        return 0
-    return int(np.abs(changed - c).max())
 
 
 class ModelPlugin(WorkerPlugin):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reefdask import __version__
+from reefdask.model.loading import task_resources
 from reefdask.predict.engine import ChunkTask, RunContext, SourceBlock, run_chunk
 from reefdask.predict.ledger import Ledger, PredictionStatus
 from reefdask.predict.output import check_writable, ensure_template, read_provenance, zarr_kwargs
@@ -163,24 +164,6 @@ def build_tasks(plan: PredictionPlan, run_id: str) -> list[Any]:
         task = ChunkTask(row, col, y0, y1, x0, x1, pad, retry=plan.statuses.get((row, col)) == "failed")
         tasks.append(run(task, SourceBlock(data), ctx, dask_key_name=f"predict-{plan.scene}-{row}-{col}"))
     return tasks
-
-
-def task_resources(client: Any) -> dict[str, float] | None:
-    """Worker resources the model tasks need: ``{"GPU": 1}`` on clusters with GPU workers.
-
-    ``dask.config`` key ``reefdask.predict.resources`` overrides the detection (``{}``: none).
-    Detection looks at the workers connected now; an adaptive cluster that has none yet
-    should set the key (the ``slurm-gpu`` profile's workers advertise ``GPU=1``).
-    """
-    import dask
-
-    configured = dask.config.get("reefdask.predict.resources", None)
-    if configured is not None:
-        return dict(configured) or None
-    if client is None:
-        return None
-    workers = client.scheduler_info().get("workers", {}).values()
-    return {"GPU": 1} if any("GPU" in (w.get("resources") or {}) for w in workers) else None
 
 
 def threads_by_host(client: Any) -> dict[str, int]:

@@ -169,7 +169,7 @@ def run_sweep(
         across the workers. None: the models train one after another in this process.
     resources
         Worker resources each training task needs. None: ``{"GPU": 1}`` when the
-        client's workers advertise GPUs (:func:`reefdask.predict.run.task_resources`),
+        client's workers advertise GPUs (:func:`reefdask.model.loading.task_resources`),
         so that each GPU worker trains one model at a time.
 
     A model that fails is recorded (``error`` column, no metrics, ranked last) and the
@@ -198,7 +198,7 @@ def run_sweep(
                 results[i] = _failure(err)
     elif todo:
         if resources is None:
-            from reefdask.predict.run import task_resources
+            from reefdask.model.loading import task_resources
 
             resources = task_resources(client)
         trained = _train_on_client(client, [configs[i] for i in todo], resources)
