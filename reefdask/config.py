@@ -2,7 +2,9 @@
 
 Every stage declares a :class:`StageConfig` subclass; :func:`load_config` reads YAML from
 any URL, and turns pydantic's errors into one :class:`~reefdask.errors.ConfigError` that
-names each bad key by its path and says how to fix it.
+names each bad key by its path and says how to fix it. :func:`load_schema` reads the other
+YAML document a user writes, a class schema. Both read through :mod:`reefdask.io`, so this
+module sits above it (the core domain types take text or mappings, never URLs).
 
 Examples
 --------
@@ -22,14 +24,17 @@ import difflib
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from reefdask.errors import ConfigError
+from reefdask.errors import ConfigError, InputNotFoundError
 
-__all__ = ["StageConfig", "SynthConfig", "IngestConfig", "load_config", "config_hash"]
+if TYPE_CHECKING:
+    from reefdask.core.classes import ClassSchema
+
+__all__ = ["StageConfig", "SynthConfig", "IngestConfig", "load_config", "load_schema", "config_hash"]
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -122,3 +127,30 @@ def config_hash(config: BaseModel | dict[str, Any]) -> str:
     data = config.model_dump(mode="json") if isinstance(config, BaseModel) else config
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_schema(path_or_url: Any) -> ClassSchema:
+    """Load a class schema from a YAML path or fsspec URL, ``"default"``, a dict, or a schema (kept).
+
+    Raises
+    ------
+    InputNotFoundError
+        When the path or URL does not exist.
+    SchemaError
+        When the YAML does not declare a valid schema.
+    """
+    from reefdask.core.classes import ClassSchema, default_schema
+    from reefdask.io.storage import exists, read_bytes
+
+    if isinstance(path_or_url, ClassSchema):
+        return path_or_url
+    if isinstance(path_or_url, dict):
+        return ClassSchema.from_dict(path_or_url)
+    if str(path_or_url) == "default":
+        return default_schema()
+    url = str(path_or_url)
+    if not exists(url):
+        raise InputNotFoundError(
+            f"Class schema {url!r} does not exist; pass a YAML file path or URL, or 'default'."
+        )
+    return ClassSchema.from_yaml(read_bytes(url).decode())

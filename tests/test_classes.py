@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reefdask.core.classes import ClassSchema, default_schema, load_schema
+from reefdask.config import load_schema
+from reefdask.core.classes import ClassSchema, default_schema
 from reefdask.errors import InputNotFoundError, ReefdaskError, SchemaError
 
 DETAILED = [

@@ -47,7 +47,7 @@ def run_calval(
     base = Path(base_dir) if base_dir is not None else None
     schema = None
     if config.schema_path:
-        from reefdask.core.classes import load_schema
+        from reefdask.config import load_schema
 
         schema = load_schema(_resolve(config.schema_path, base))
     out = Path(_resolve(config.outdir, base) or config.outdir)

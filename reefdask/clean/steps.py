@@ -20,7 +20,7 @@ import numpy as np
 
 from reefdask.clean.config import CleanConfig
 from reefdask.clean.protocol import TAG, SceneOutcome, produce, step_hash
-from reefdask.config import config_hash
+from reefdask.config import config_hash, load_schema
 from reefdask.core.grid import Quad
 from reefdask.core.nodata import LABEL_NODATA
 from reefdask.errors import ConfigError, QuadIdError
@@ -31,7 +31,7 @@ Job = tuple[str, Callable[[], SceneOutcome]]
 
 
 def _schema(cfg: CleanConfig) -> Any:
-    from reefdask.core.classes import default_schema, load_schema
+    from reefdask.core.classes import default_schema
 
     assert cfg.labels is not None
     return load_schema(cfg.labels.schema_path) if cfg.labels.schema_path else default_schema()

@@ -5,6 +5,7 @@ A schema lists its levels from finest to coarsest (the default: ``detailed`` ->
 that level's name; ``null`` sends it to nodata there. The first level is the one models
 predict: softmax channel ``i`` is ``schema.codes[i]``. Schemas travel with models and
 outputs as YAML or dicts, identified by a short :attr:`ClassSchema.fingerprint`.
+Core takes text or mappings; :func:`reefdask.config.load_schema` reads one from a path or URL.
 
 A new schema is a short YAML::
 
@@ -43,9 +44,9 @@ from typing import Any
 import numpy as np
 
 from reefdask.core.schema_checks import ClassEntry, parse_entry, validate_schema
-from reefdask.errors import InputNotFoundError, SchemaError
+from reefdask.errors import SchemaError
 
-__all__ = ["ClassEntry", "ClassSchema", "default_schema", "load_schema"]
+__all__ = ["ClassEntry", "ClassSchema", "default_schema"]
 
 
 @dataclass(frozen=True)
@@ -287,21 +288,3 @@ def default_schema() -> ClassSchema:
         text = resources.files("reefdask").joinpath("data/classes/default.yaml").read_text()
         _DEFAULT = ClassSchema.from_yaml(text)
     return _DEFAULT
-
-
-def load_schema(path_or_url: Any) -> ClassSchema:
-    """Load a schema from a YAML path or fsspec URL, ``"default"``, a dict, or a schema (kept)."""
-    if isinstance(path_or_url, ClassSchema):
-        return path_or_url
-    if isinstance(path_or_url, dict):
-        return ClassSchema.from_dict(path_or_url)
-    if str(path_or_url) == "default":
-        return default_schema()
-    from reefdask.io.storage import exists, read_bytes
-
-    url = str(path_or_url)
-    if not exists(url):
-        raise InputNotFoundError(
-            f"Class schema {url!r} does not exist; pass a YAML file path or URL, or 'default'."
-        )
-    return ClassSchema.from_yaml(read_bytes(url).decode())

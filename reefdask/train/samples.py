@@ -170,7 +170,7 @@ def build_samples(cfg: SamplesConfig, *, client: Any = None) -> SampleReport:
                 + "\n  ".join(diffs or ["(unknown)"])
                 + "\nSet `rebuild: true` to replace it, or write to another store."
             )
-    from reefdask.core.classes import load_schema
+    from reefdask.config import load_schema
 
     schema = load_schema(cfg.class_schema)
     lut = label_lut(schema.codes)
