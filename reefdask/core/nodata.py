@@ -161,7 +161,7 @@ def imagery_nodata(file_nodata: float | None, dtype: Any, masked: bool) -> float
     return IMAGERY_NODATA if masked else None
 
 
-def read_masked(ds: Any, indexes: Any, window: Any, kind: str, alpha_index: int, nodata: float) -> Any:
+def read_masked(ds: Any, indexes: Any, window: Any, kind: str, alpha_index: int, nodata: Any) -> Any:
     """Read ``indexes`` of ``window`` from ``ds`` and apply its mask (:func:`mask_source`) as nodata."""
     data = ds.read(list(indexes), window=window)
     if kind == "none":

@@ -36,10 +36,10 @@ import rasterio
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from dask.base import tokenize
-from rasterio.enums import ColorInterp, MaskFlags
+from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
-from reefdask.core.nodata import IMAGERY_NODATA, apply_alpha
+from reefdask.core.nodata import apply_alpha, imagery_nodata, mask_source
 from reefdask.errors import ConfigError, InputNotFoundError, MissingCRSError, NotARasterError
 from reefdask.io.cog import write_cog
 from reefdask.io.raster_open import open_dataset
@@ -203,23 +203,6 @@ def _band_names(ds: Any) -> list[str]:
     return names
 
 
-def _alpha_band(ds: Any, alpha: bool | None) -> tuple[str, int]:
-    """``(mask kind, alpha band number)`` of a dataset, per the nodata policy."""
-    if alpha is False:
-        return "none", 0
-    tagged = [i for i, ci in enumerate(ds.colorinterp, start=1) if ci == ColorInterp.alpha]
-    if tagged:
-        return "alpha", tagged[-1]
-    rgb = tuple(ds.colorinterp[:3]) == (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
-    if alpha or (ds.count == 4 and ds.dtypes[0] == "uint8" and rgb and ds.nodata is None):
-        if ds.count < 2:
-            raise ConfigError(f"{ds.name} has one band: it cannot carry an alpha band; drop alpha=True.")
-        return "alpha", ds.count
-    if MaskFlags.per_dataset in ds.mask_flag_enums[0] and MaskFlags.nodata not in ds.mask_flag_enums[0]:
-        return "internal", 0
-    return "none", 0
-
-
 def band_selection(bands: BandSpec, names: list[str], numbers: list[int], url: str) -> list[int]:
     """Positions (0-based, into ``numbers``) of the bands named by ``bands``.
 
@@ -259,7 +242,7 @@ def _open_raster(
                 f"{url} has no coordinate reference system; assign one (e.g. `gdal_edit.py -a_srs "
                 "EPSG:3857 FILE`, or rasterio's `dst.crs = ...`) and open it again."
             )
-        mask, alpha_index = _alpha_band(ds, alpha)
+        mask, alpha_index = mask_source(ds, alpha)  # the one alpha rule
         numbers = [i for i in range(1, ds.count + 1) if not (mask == "alpha" and i == alpha_index)]
         all_names = _band_names(ds)
         names = [all_names[i - 1] for i in numbers]
@@ -273,11 +256,7 @@ def _open_raster(
         dtype = np.dtype(ds.dtypes[numbers[0] - 1])
         if len({ds.dtypes[i - 1] for i in numbers}) > 1:
             raise NotARasterError(f"{url} mixes band types {set(ds.dtypes)}; select bands of one type.")
-        nodata = ds.nodata
-        if mask != "none" and nodata is None:
-            nodata = np.nan if dtype.kind == "f" else IMAGERY_NODATA
-        if nodata is None and dtype.kind == "f":
-            nodata = np.nan
+        nodata = imagery_nodata(ds.nodata, dtype, mask != "none")
         height, width, transform, crs = ds.height, ds.width, ds.transform, ds.crs
     source = _Source(url, opts, tuple(numbers), mask, alpha_index, _plain(nodata, dtype), dtype.str)
     try:
