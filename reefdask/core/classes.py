@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from reefdask.core.lut import apply_lut
 from reefdask.core.schema_checks import ClassEntry, parse_entry, validate_schema
 from reefdask.errors import SchemaError
 
@@ -245,8 +246,17 @@ class ClassSchema:
         """
         table = self.lut(level, nodata, from_level)
         if type(array).__module__.startswith("dask"):
-            return array.map_blocks(_apply_lut, table, src_nodata, dtype=table.dtype)
-        return _apply_lut(np.asarray(array), table, src_nodata)
+            return array.map_blocks(apply_lut, table, src_nodata, dtype=table.dtype)
+        return apply_lut(array, table, src_nodata)
+
+    def channel_lut(self, nodata: int = 255) -> np.ndarray:
+        """Lookup table (uint8, length 256): detailed code -> softmax channel index, ``nodata`` elsewhere.
+
+        Apply it with :func:`reefdask.core.lut.apply_lut` (training labels do).
+        """
+        out = np.full(256, nodata, dtype="uint8")
+        out[list(self.codes)] = np.arange(self.n_classes)
+        return out
 
     def group_matrix(self, level: str) -> np.ndarray:
         """``(n_level, n_detailed)`` float32 0/1: ``M @ p`` sums detailed probabilities into groups."""
@@ -264,18 +274,6 @@ class ClassSchema:
 
     def _group_of(self, k: int, name: str) -> str | None:
         return next(e.group for e in self.levels_[k][1] if e.name == name)
-
-
-def _apply_lut(block: np.ndarray, table: np.ndarray, src_nodata: float | None) -> np.ndarray:
-    a = np.asarray(block)
-    if a.dtype.kind == "f":
-        ok = np.isfinite(a)
-        a = np.where(ok, a, -1)
-    idx = a.astype(np.int64, copy=False)
-    bad = (idx < 0) | (idx > 255)
-    if src_nodata is not None:
-        bad |= np.asarray(block) == src_nodata
-    return table[np.where(bad, 255, idx)]  # codes are <= 254, so table[255] is nodata
 
 
 _DEFAULT: ClassSchema | None = None
