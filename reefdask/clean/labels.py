@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from reefdask.core.lut import lookup_values, value_key
 from reefdask.core.nodata import LABEL_NODATA
 from reefdask.errors import ConfigError, InputNotFoundError, SchemaError
 
@@ -69,12 +70,6 @@ class Grid:
         return west, south, east, north
 
 
-def _key(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value)
-
-
 def resolve_mapping(mapping: dict[Any, Any] | None, schema: Any) -> dict[str, int]:
     """``{str(value): detailed code or LABEL_NODATA}``; without a mapping, the schema's codes."""
     if mapping is None:
@@ -90,12 +85,8 @@ def resolve_mapping(mapping: dict[Any, Any] | None, schema: Any) -> dict[str, in
             code = target
         else:
             code = schema.code_of(str(target))
-        out[_key(value)] = int(code)
+        out[value_key(value)] = int(code)
     return out
-
-
-def _lookup(values: Any, table: dict[str, int]) -> np.ndarray:
-    return np.array([table.get(_key(v), LABEL_NODATA) for v in values], dtype="int16")
 
 
 def rasterize_vector(
@@ -130,7 +121,8 @@ def rasterize_vector(
     gdf = gdf.to_crs(grid.crs)
     if attribute is not None and attribute not in gdf.columns:
         raise ConfigError(f"{path} has no attribute {attribute!r}; use one of {list(gdf.columns[:-1])}.")
-    codes = _lookup(gdf[attribute] if attribute else np.ones(len(gdf), dtype=int), table)
+    values = gdf[attribute].to_numpy() if attribute else np.ones(len(gdf), dtype=int)
+    codes = lookup_values(values, table, LABEL_NODATA)
     shapes = [
         (g, int(c)) for g, c in zip(gdf.geometry, codes, strict=True) if g is not None and not g.is_empty
     ]
@@ -177,11 +169,9 @@ def remap_raster(paths: Sequence[str], grid: Grid, table: dict[str, int]) -> np.
             same = ds.crs == grid.crs and ds.transform == grid.transform and ds.shape == grid.shape
             src_nodata = ds.nodata
             src_crs, src_transform = ds.crs, ds.transform
-        values = np.unique(data)
-        lut = dict(zip(values.tolist(), _lookup(values.tolist(), table).tolist(), strict=True))
+        codes = lookup_values(data, table, LABEL_NODATA)  # one lookup per distinct value
         if src_nodata is not None:
-            lut[src_nodata] = LABEL_NODATA
-        codes = np.vectorize(lut.__getitem__, otypes=["int16"])(data) if data.size else data.astype("int16")
+            codes[data == src_nodata] = LABEL_NODATA
         if not same:
             warped = np.full(grid.shape, LABEL_NODATA, dtype="int16")
             reproject(codes, warped, src_transform=src_transform, src_crs=src_crs,

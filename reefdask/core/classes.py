@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from reefdask.core.lut import apply_lut
+from reefdask.core.lut import apply_lut, index_lut
 from reefdask.core.schema_checks import ClassEntry, parse_entry, validate_schema
 from reefdask.errors import SchemaError
 
@@ -254,9 +254,7 @@ class ClassSchema:
 
         Apply it with :func:`reefdask.core.lut.apply_lut` (training labels do).
         """
-        out = np.full(256, nodata, dtype="uint8")
-        out[list(self.codes)] = np.arange(self.n_classes)
-        return out
+        return index_lut(self.codes, nodata)
 
     def group_matrix(self, level: str) -> np.ndarray:
         """``(n_level, n_detailed)`` float32 0/1: ``M @ p`` sums detailed probabilities into groups."""

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["apply_lut", "lookup_values", "value_key"]
+__all__ = ["apply_lut", "index_lut", "lookup_values", "value_key"]
 
 
 def apply_lut(
@@ -63,6 +63,17 @@ def apply_lut(
     if src_nodata is not None:
         ok &= a != src_nodata
     return np.where(ok, table[np.where(ok, idx, 0)], np.asarray(fill, table.dtype)).astype(table.dtype)
+
+
+def index_lut(codes: Any, nodata: int = 255) -> np.ndarray:
+    """Table (uint8, length 256): ``codes[i]`` -> ``i``, ``nodata`` for every other code.
+
+    >>> index_lut([3, 1])[:4].tolist()
+    [255, 1, 255, 0]
+    """
+    out = np.full(256, nodata, dtype="uint8")
+    out[[int(c) for c in codes]] = np.arange(len(codes))
+    return out
 
 
 def value_key(value: Any) -> str:

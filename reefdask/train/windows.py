@@ -4,10 +4,11 @@ Each call opens its raster, reads one window and closes it, so a Dask task carri
 paths and numbers (picklable, thread-safe). Features come from a raster or from one scene
 of a Zarr imagery cube (:mod:`reefdask.cube`: ``imagery (band, y, x)``, alpha already
 applied at ingest); labels and boundary rasters must share the features' grid. Raster
-features follow :mod:`reefdask.core.nodata`: an alpha band (colour interpretation ALPHA, or
-the 4th band of 4-band uint8 imagery) is consumed and dropped; a pixel is nodata when
-every band equals the nodata value. Labels become softmax channel indices (``uint8``,
-255 = nodata) through the class schema.
+features follow :mod:`reefdask.core.nodata` exactly as ``open_imagery`` and ``reefdask clean``
+do (one rule, :func:`~reefdask.core.nodata.mask_source`): an alpha band or internal mask is
+consumed and dropped; a pixel is nodata when every band equals the nodata value (every
+band NaN for NaN nodata). Labels become softmax channel indices (``uint8``, 255 = nodata)
+through the class schema's vectorised table (:mod:`reefdask.core.lut`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from reefdask.core.nodata import IMAGERY_NODATA, apply_alpha
+from reefdask.core.lut import apply_lut, index_lut
+from reefdask.core.nodata import imagery_nodata, mask_source, read_masked, valid_mask_array
 from reefdask.errors import IncompatibleScenesError, InputNotFoundError, NotARasterError
 
 __all__ = [
@@ -53,20 +55,19 @@ class SceneInfo:
     crs: str | None
     #: the scene's group when ``features`` is a Zarr imagery cube; None for a raster
     scene: str | None = None
+    #: how the raster marks nodata (:func:`reefdask.core.nodata.mask_source`): alpha, internal, none
+    mask: str = "none"
 
 
 def scene_info(name: str, features: str, labels: str, boundary: str | None = None) -> SceneInfo:
     """Inspect a scene's rasters; labels must share the features' grid."""
-    from rasterio.enums import ColorInterp
-
     ds = _open(features)
     with ds:
-        interp = list(ds.colorinterp)
-        alpha = next((i + 1 for i, c in enumerate(interp) if c == ColorInterp.alpha), None)
-        if alpha is None and ds.count == 4 and ds.dtypes[0] == "uint8":
-            alpha = 4
+        kind, index = mask_source(ds)  # the one alpha rule of open_imagery and clean
+        alpha = index if kind == "alpha" else None
         bands = tuple(b for b in range(1, ds.count + 1) if b != alpha)
-        nodata = IMAGERY_NODATA if alpha is not None else ds.nodata
+        nodata = imagery_nodata(ds.nodata, ds.dtypes[0], kind != "none")
+        mask = kind
         info = dict(
             height=ds.height,
             width=ds.width,
@@ -82,7 +83,9 @@ def scene_info(name: str, features: str, labels: str, boundary: str | None = Non
                 f"Labels {labels} ({lab.height}x{lab.width}) are not on the grid of features {features} "
                 f"({info['height']}x{info['width']}); rasterize the labels onto the feature grid first."
             )
-    return SceneInfo(name, features, labels, boundary, bands=bands, alpha=alpha, nodata=nodata, **info)
+    return SceneInfo(
+        name, features, labels, boundary, bands=bands, alpha=alpha, nodata=nodata, mask=mask, **info
+    )
 
 
 def cube_scene_info(
@@ -219,13 +222,7 @@ def read_features(
         data = np.asarray(arr[:, row : row + size, col : col + size])
     else:
         data = _read_raster_features(info, row, col, size, ds)
-    if info.nodata is None:
-        valid = np.ones(data.shape[1:], bool)
-    elif np.isnan(info.nodata):
-        valid = ~np.isnan(data).all(axis=0)
-    else:
-        valid = ~(data == info.nodata).all(axis=0)
-    return np.moveaxis(data, 0, -1), valid
+    return np.moveaxis(data, 0, -1), np.asarray(valid_mask_array(data, info.nodata))
 
 
 def _read_raster_features(info: SceneInfo, row: int, col: int, size: int, ds: Any) -> np.ndarray:
@@ -235,9 +232,8 @@ def _read_raster_features(info: SceneInfo, row: int, col: int, size: int, ds: An
     own = ds is None
     ds = _open(info.features) if own else ds
     try:
-        data = ds.read(list(info.bands), window=win)
-        if info.alpha is not None:
-            data = apply_alpha(data, ds.read(info.alpha, window=win), IMAGERY_NODATA)
+        mask = "alpha" if info.alpha is not None and info.mask == "none" else info.mask
+        data = read_masked(ds, info.bands, win, mask, info.alpha or 0, info.nodata)
     finally:
         if own:
             ds.close()
@@ -245,11 +241,12 @@ def _read_raster_features(info: SceneInfo, row: int, col: int, size: int, ds: An
 
 
 def label_lut(codes: tuple[int, ...]) -> np.ndarray:
-    """Lookup table: label code (0..255) -> softmax channel index, 255 for anything else."""
-    lut = np.full(256, 255, dtype="uint8")
-    for i, code in enumerate(codes):
-        lut[code] = i
-    return lut
+    """Lookup table: label code (0..255) -> softmax channel index, 255 for anything else.
+
+    The class schema's table (:meth:`reefdask.core.classes.ClassSchema.channel_lut`) for
+    these codes; apply it with :func:`reefdask.core.lut.apply_lut`.
+    """
+    return index_lut(codes)
 
 
 def read_labels(
@@ -260,11 +257,10 @@ def read_labels(
 
     if ds is None:
         with _open(info.labels) as own:
-            raw = own.read(1, window=Window(col, row, size, size)).astype("int64")
+            raw = own.read(1, window=Window(col, row, size, size))
     else:
-        raw = ds.read(1, window=Window(col, row, size, size)).astype("int64")
-    inside = (raw >= 0) & (raw < 256)
-    return lut[np.where(inside, raw, 255)]
+        raw = ds.read(1, window=Window(col, row, size, size))
+    return apply_lut(raw, lut, fill=255)
 
 
 def read_boundary(info: SceneInfo, row: int, col: int, size: int, ds: Any = None) -> np.ndarray:
