@@ -1,0 +1,137 @@
+"""Claims: exclusive under threads and processes, takeover exactly once, fencing, expiry."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+import pytest
+from work_support import LOCAL_BACKENDS, make_store
+
+from reefdask.errors import ConfigError
+from reefdask.io.store import open_store
+from reefdask.work import ClaimLostError, Claims, Records, Work
+from reefdask.work.claims import _HOST
+
+
+@pytest.fixture(params=LOCAL_BACKENDS)
+def store(request, tmp_path):
+    return make_store(request.param, tmp_path)
+
+
+def _race(n: int, fn):
+    """Run ``fn(i)`` in ``n`` threads released together; their results."""
+    barrier = threading.Barrier(n)
+
+    def go(i):
+        barrier.wait()
+        return fn(i)
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(go, range(n)))
+
+
+def test_one_holder_among_threads(store):
+    claims = [Claims(store, "w", owner=f"t{i}") for i in range(8)]
+    for unit in ("u1", "u2", "u3"):
+        won = [c for c in _race(8, lambda i, u=unit: claims[i].acquire(u)) if c is not None]
+        assert len(won) == 1
+        assert Claims(store, "w").holder(unit)["owner"] == won[0].owner
+
+
+def test_expired_claim_is_taken_over_exactly_once(store):
+    """Eight waiters all judge the claim stale at once: exactly one holds it afterwards."""
+    for round_ in range(5):
+        unit = f"u{round_}"
+        Claims(store, "w", owner="crashed", ttl=0.05).acquire(unit)
+        time.sleep(0.1)  # the crashed holder's claim expires
+        claims = [Claims(store, "w", owner=f"t{i}") for i in range(8)]
+        won = [c for c in _race(8, lambda i, u=unit, cs=claims: cs[i].acquire(u)) if c is not None]
+        assert len(won) == 1, f"round {round_}: {[c.owner for c in won]}"
+        won[0].check()  # the winner really holds it
+        assert Claims(store, "w").holder(unit)["owner"] == won[0].owner
+
+
+def test_fencing_refuses_to_record_after_a_takeover(store):
+    slow = Work(store, "w", owner="slow", ttl=0.05)
+    claim = slow.claim("u")
+    time.sleep(0.1)  # slow worker stalls past its ttl
+    fast = Work(store, "w", owner="fast")
+    taken = fast.claim("u")
+    assert not isinstance(taken, str) and taken.owner == "fast"
+    with pytest.raises(ClaimLostError, match="taken over"):
+        slow.records.done("u", claim=claim)
+    assert slow.records.scan() == {}  # nothing recorded by the old holder
+    assert not claim.release()  # and it cannot delete the new holder's claim
+    fast.records.done("u", claim=taken)
+    assert fast.records.scan()["u"].status == "done"
+    assert fast.records.get("u").owner == "fast"
+
+
+def test_check_renews_an_expired_but_untaken_claim(store):
+    """Expiry alone is no loss: a holder whose claim nobody took over may still record."""
+    claims = Claims(store, "w", owner="a", ttl=0.05)
+    claim = claims.acquire("u")
+    before = claim.expires
+    time.sleep(0.1)
+    claim.check()
+    assert claim.expires > before
+    assert Claims(store, "w", owner="b").acquire("u") is None
+
+
+def test_live_claim_blocks_release_frees(store):
+    a, b = Claims(store, "w", owner="a"), Claims(store, "w", owner="b")
+    claim = a.acquire("u")
+    assert b.acquire("u") is None
+    assert claim.renew()
+    assert claim.release()
+    assert b.acquire("u").owner == "b"
+
+
+def test_claim_of_a_dead_process_on_this_host_is_taken_over_at_once(store):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    pid = int(dead.stdout)
+    body = {"owner": "dead", "token": "t", "expires": time.time() + 3600, "host": _HOST, "pid": pid}
+    store.create("w/_claims/u", json.dumps(body).encode())
+    assert Claims(store, "w", owner="me").acquire("u").owner == "me"
+
+
+def test_keep_renews_while_working(store):
+    claims = Claims(store, "w", owner="a", ttl=0.3)
+    claim = claims.acquire("u")
+    gen = claim.generation
+    with claim.keep(interval=0.02):
+        time.sleep(0.5)  # longer than the ttl: without renewal the claim would be free
+        assert Claims(store, "w", owner="b").acquire("u") is None
+    assert claim.generation > gen and not claim.lost
+
+
+def test_claim_ttl_must_be_positive(store):
+    with pytest.raises(ConfigError, match="ttl must be positive"):
+        Claims(store, "w", ttl=0)
+
+
+def _grab(args):
+    """In a child process: try every unit once, hold what was won until all are done."""
+    root, me, units = args
+    claims = Claims(open_store(root), "w", owner=me)
+    return [u for u in units if claims.acquire(u) is not None]
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_one_holder_among_processes_on_disk(tmp_path, shared):
+    root = str(tmp_path / "store")
+    open_store(root, shared=shared)
+    units = [f"u{i:02d}" for i in range(40)]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(3, mp_context=ctx) as pool:
+        won = list(pool.map(_grab, [(root, f"p{i}", units) for i in range(3)]))
+    flat = [u for w in won for u in w]
+    assert sorted(flat) == units  # every unit claimed once, none twice
+    listing = Records(open_store(root), "w").scan()
+    assert listing == {}  # claims are not records
