@@ -157,7 +157,7 @@ KILLER = textwrap.dedent(
     """
     import os, signal, sys
     import reefdask.cube.ingestion as ci
-    import reefdask.io as rio_
+    import reefdask.io.rasters as rio_
 
     sources, store, victim, where = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4]
     if where == "before-mark":  # every chunk of the victim is written, its mark is not

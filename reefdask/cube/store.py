@@ -29,9 +29,9 @@ import xarray as xr
 import zarr
 
 from reefdask.core.grid import Quad
-from reefdask.errors import ConfigError, MissingCRSError, NotARasterError, StoreError
-from reefdask.io.rasters import band_selection, normalise_chunks
+from reefdask.errors import ConfigError, StoreError
 from reefdask.io.storage import storage_options_for
+from reefdask.io.zarr_imagery import open_zarr_group, register_zarr_layout, zarr_attrs
 
 __all__ = [
     "CUBE_KEY",
@@ -138,7 +138,7 @@ def open_cube(
             f"Scene {scene!r} of {store} is incomplete (status {status!r}: an ingest was interrupted); "
             "rerun `reefdask ingest` on its source to finish it."
         )
-    return _open_group(store, scene, chunks, bands, storage_options_for(store, storage_options))
+    return open_zarr_group(store, scene, chunks, bands, storage_options_for(store, storage_options))
 
 
 def open_zarr_imagery(
@@ -150,72 +150,23 @@ def open_zarr_imagery(
 ) -> xr.DataArray:
     """Imagery from a Zarr group: a cube scene, a one-scene cube, or a group with one image.
 
-    Used by :func:`reefdask.io.open_imagery` for Zarr URLs.
+    :func:`reefdask.io.open_imagery` reads cube scenes through :func:`_cube_layout`, which
+    this module registers with :func:`reefdask.io.zarr_imagery.register_zarr_layout`.
     """
-    try:
-        root = _root(url, storage_options)
-    except (FileNotFoundError, ValueError, zarr.errors.BaseZarrError) as err:
-        raise NotARasterError(
-            f"{url} is a directory but not a Zarr store ({err}); point to a raster file."
-        ) from err
-    if STATUS_KEY in root.attrs:  # a cube scene addressed directly: STORE/SCENE
+    opts = storage_options_for(url, storage_options)
+    attrs = zarr_attrs(url, opts)
+    da = _cube_layout(url, attrs, chunks, bands, opts)
+    return da if da is not None else open_zarr_group(url, None, chunks, bands, opts)
+
+
+@register_zarr_layout
+def _cube_layout(
+    url: str, attrs: dict[str, Any], chunks: Any, bands: Any, opts: dict[str, Any]
+) -> xr.DataArray | None:
+    """A cube scene (``STORE/SCENE``) or a one-scene cube, checked complete; None for other groups."""
+    if STATUS_KEY in attrs:  # a cube scene addressed directly: STORE/SCENE
         parent, scene = url.rstrip("/").rsplit("/", 1)
-        return open_cube(parent, scene, chunks=chunks, bands=bands, storage_options=storage_options)
-    if CUBE_KEY in root.attrs:
-        return open_cube(url, None, chunks=chunks, bands=bands, storage_options=storage_options)
-    return _open_group(url, None, chunks, bands, storage_options_for(url, storage_options))
-
-
-def _open_group(store: str, group: str | None, chunks: Any, bands: Any, opts: dict[str, Any]) -> xr.DataArray:
-    import rioxarray  # noqa: F401  (registers the .rio accessor)
-
-    ds = xr.open_zarr(
-        store,
-        group=group,
-        consolidated=False,
-        chunks={},
-        storage_options=opts or None,
-        mask_and_scale=False,
-        decode_coords="all",
-    )
-    if "spatial_ref" in ds.data_vars:
-        ds = ds.set_coords("spatial_ref")
-    name = "imagery" if "imagery" in ds.data_vars else None
-    if name is None:
-        cands = [v for v, a in ds.data_vars.items() if a.dims == ("band", "y", "x")]
-        if len(cands) != 1:
-            where = f"{store}" + (f" (group {group})" if group else "")
-            raise NotARasterError(
-                f"{where} has no 'imagery' variable and {len(cands)} (band, y, x) variables "
-                f"({list(ds.data_vars)}); name the image variable 'imagery'."
-            )
-        name = cands[0]
-    da = ds[name]
-    if da.rio.crs is None:
-        raise MissingCRSError(
-            f"{store} {group or ''}: the imagery has no CRS (no spatial_ref coordinate); "
-            "write one with da.rio.write_crs(...) before storing it."
-        )
-    names = [str(n) for n in da.attrs.get("band_names", [f"band{int(b)}" for b in da["band"].values])]
-    numbers = [int(b) for b in da["band"].values]
-    picked = band_selection(bands, names, numbers, store)
-    if picked != list(range(len(numbers))):
-        da = da.isel(band=picked)
-        names = [names[i] for i in picked]
-    if chunks is not None:
-        cy, cx = normalise_chunks(chunks)
-        da = da.chunk({"band": -1, "y": cy, "x": cx})
-    elif len(da.chunks[0]) > 1:
-        da = da.chunk({"band": -1})
-    attrs = dict(da.attrs)
-    attrs.update(band_names=names, long_name=tuple(names))
-    attrs.setdefault("nodata", _nodata_from(attrs))
-    attrs["source"] = store if group is None else f"{store.rstrip('/')}/{group}"
-    da.attrs = attrs
-    return da
-
-
-def _nodata_from(attrs: dict[str, Any]) -> Any:
-    value = attrs.get("_FillValue")
-    return None if value is None else value
-
+        return open_cube(parent, scene, chunks=chunks, bands=bands, storage_options=opts)
+    if CUBE_KEY in attrs:
+        return open_cube(url, None, chunks=chunks, bands=bands, storage_options=opts)
+    return None

@@ -20,13 +20,15 @@ Nodata follows :mod:`reefdask.core.nodata`: an alpha band (GDAL colour interpret
 ALPHA, or the 4th band of 4-band uint8 RGB imagery) or an internal mask is consumed,
 pixels it marks become nodata in every band, and it is dropped.
 
-:func:`write_cog` (in :mod:`reefdask.io.cog`) is re-exported here.
+:func:`write_cog` (in :mod:`reefdask.io.cog`), :func:`normalise_chunks` and
+:func:`band_selection` (in :mod:`reefdask.io.bands`) are re-exported here. Zarr groups are
+read by :mod:`reefdask.io.zarr_imagery`, cube scenes by the reader :mod:`reefdask.cube.store`
+registers there (this layer does not import the cube).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,13 +43,13 @@ from rasterio.windows import Window
 
 from reefdask.core.nodata import apply_alpha, imagery_nodata, mask_source
 from reefdask.errors import ConfigError, InputNotFoundError, MissingCRSError, NotARasterError
+from reefdask.io.bands import BandSpec, as_list, band_selection, normalise_chunks
 from reefdask.io.cog import write_cog
 from reefdask.io.raster_open import open_dataset
 from reefdask.io.storage import filesystem, is_local, storage_options_for, strip_protocol
+from reefdask.io.zarr_imagery import open_zarr_imagery
 
 __all__ = ["open_imagery", "write_cog", "raster_grid", "normalise_chunks", "band_selection"]
-
-BandSpec = Sequence[int | str] | int | str | None
 
 
 def open_imagery(
@@ -115,28 +117,9 @@ def open_imagery(
         raise InputNotFoundError(
             f"{url} does not exist; check the URL, the bucket name and your credentials or emulator settings."
         )
-    if fs.isdir(path):
-        from reefdask.cube.store import open_zarr_imagery
-
+    if fs.isdir(path):  # Zarr: a plain group here, a cube scene through the reader cube registers
         return open_zarr_imagery(url, chunks=(cy, cx), bands=bands, storage_options=opts)
     return _open_raster(url, fs, path, (cy, cx), bands, opts, alpha)
-
-
-def normalise_chunks(chunks: int | tuple[int, int] | dict[str, int]) -> tuple[int, int]:
-    """``(y, x)`` chunk sizes from an int, a pair or a dict; positive or :class:`ConfigError`.
-
-    >>> normalise_chunks(256), normalise_chunks({"y": 128, "x": 64})
-    ((256, 256), (128, 64))
-    """
-    if isinstance(chunks, dict):
-        pair = (chunks.get("y", 1024), chunks.get("x", 1024))
-    elif isinstance(chunks, int | np.integer):
-        pair = (int(chunks), int(chunks))
-    else:
-        pair = tuple(chunks)  # type: ignore[assignment]
-    if len(pair) != 2 or not all(isinstance(c, int | np.integer) and c > 0 for c in pair):
-        raise ConfigError(f"chunks={chunks!r} is not a positive size; pass an int such as 1024 or (y, x).")
-    return int(pair[0]), int(pair[1])
 
 
 @dataclass(frozen=True)
@@ -203,30 +186,6 @@ def _band_names(ds: Any) -> list[str]:
     return names
 
 
-def band_selection(bands: BandSpec, names: list[str], numbers: list[int], url: str) -> list[int]:
-    """Positions (0-based, into ``numbers``) of the bands named by ``bands``.
-
-    >>> band_selection(["blue", 1], ["red", "green", "blue"], [1, 2, 3], "x.tif")
-    [2, 0]
-    """
-    if bands is None:
-        return list(range(len(numbers)))
-    wanted = [bands] if isinstance(bands, int | str) else list(bands)
-    lowered = [n.lower() for n in names]
-    picked = []
-    for b in wanted:
-        if isinstance(b, str) and b.lower() in lowered:
-            picked.append(lowered.index(b.lower()))
-        elif isinstance(b, int | np.integer) and int(b) in numbers:
-            picked.append(numbers.index(int(b)))
-        else:
-            raise ConfigError(
-                f"bands={bands!r}: {b!r} is not a data band of {url}; choose among numbers "
-                f"{numbers} or names {names} (1-based, as GDAL counts)."
-            )
-    return picked
-
-
 def _open_raster(
     url: str,
     fs: Any,
@@ -246,7 +205,7 @@ def _open_raster(
         numbers = [i for i in range(1, ds.count + 1) if not (mask == "alpha" and i == alpha_index)]
         all_names = _band_names(ds)
         names = [all_names[i - 1] for i in numbers]
-        if bands is not None and mask == "alpha" and alpha_index in _as_list(bands):
+        if bands is not None and mask == "alpha" and alpha_index in as_list(bands):
             raise ConfigError(
                 f"band {alpha_index} of {url} is its alpha band, consumed as the nodata mask; "
                 "leave it out of bands=, or pass alpha=False to read it as data."
@@ -283,10 +242,6 @@ def _open_raster(
         attrs={"nodata": source.nodata, "band_names": names, "long_name": tuple(names), "source": url},
     )
     return da.rio.write_crs(crs).rio.write_transform(transform)
-
-
-def _as_list(bands: BandSpec) -> list[Any]:
-    return [bands] if isinstance(bands, int | str) else list(bands or [])
 
 
 def _plain(nodata: Any, dtype: np.dtype) -> Any:
