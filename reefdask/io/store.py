@@ -4,7 +4,7 @@ Every stage reads and writes through a :class:`Store`: it is opened once from a 
 its ``storage_options`` by :func:`open_store`, handed down as an object (never a URL
 string re-resolved at every level) and pickled to Dask workers. Like zarr-python 3's
 ``Store`` it *declares* what it can do, and code above it asks the store instead of
-sniffing URL strings.
+sniffing URL strings (``store.local``, ``store.scope``).
 
 Two kinds of object live in a store:
 
@@ -16,18 +16,62 @@ Two kinds of object live in a store:
   generation is still the one read), read with :meth:`Store.get`, removed by
   :meth:`Store.delete`. A key is used as one kind or the other, never both.
 
-Backends: local disk, shared disk (NFS/Lustre: ``os.link`` is atomic and exclusive),
-``memory://`` (one process) and ``gs://`` (GCS generation preconditions).
+Temporaries are named ``.<name>.part-<host>-<pid>-<hex8>`` beside their key (or under a
+temporary key on a bucket): :meth:`Store.list` never returns them, and
+:meth:`Store.remove_stale` deletes those of dead processes (this host) or older than a day.
+
+Backends: :class:`~reefdask.io.store_local.LocalStore` (local disk),
+:class:`~reefdask.io.store_local.SharedDiskStore` (NFS, Lustre),
+:class:`~reefdask.io.store_memory.MemoryStore` (``memory://``, one process) and
+:class:`~reefdask.io.store_gcs.GCSStore` (``gs://``, GCS generation preconditions).
+
+Examples
+--------
+>>> import tempfile
+>>> store = open_store(tempfile.mkdtemp())
+>>> store.publish("a/b.json", b"{}")
+>>> store.list(), store.read("a/b.json"), store.local
+(['a/b.json'], b'{}', True)
+>>> g = store.create("lease", b"mine")
+>>> store.create("lease", b"yours") is None, store.update("lease", b"v2", generation=g) == g + 1
+(True, True)
+>>> open_store("ftp://host/x")
+Traceback (most recent call last):
+...
+reefdask.errors.StoreError: Cannot open a store at 'ftp://host/x': ...
 """
 
 from __future__ import annotations
 
 import abc
+import os
+import re
+import socket
+import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, Literal
 
-__all__ = ["Store", "Versioned", "open_store"]
+from reefdask.errors import StoreError
+
+__all__ = [
+    "Store",
+    "Versioned",
+    "Check",
+    "open_store",
+    "temp_name",
+    "is_temporary",
+    "is_stale_temporary",
+    "redact",
+]
+
+SCHEMES = ("local path", "file://", "memory://", "gs://", "gcs://")
+HOST = socket.gethostname().replace("-", "_")
+_TEMP = re.compile(r"^\..+\.part-(?P<host>[^/]*)-(?P<pid>\d+)-[0-9a-f]{8}$")
+# names of temporaries written before the store existed: removed by age only
+_LEGACY = re.compile(r"(\.tmp-[0-9a-f]{32}$|^\.tmp-|^\..+\.\d+\.partial$|\.\d+\.part$)")
+_SECRET = re.compile(r"token|secret|password|credential|key", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -43,19 +87,80 @@ class Versioned:
 Check = Callable[[str], None]
 
 
+def temp_name(name: str) -> str:
+    """The temporary beside ``name``: ``.<name>.part-<host>-<pid>-<hex8>``.
+
+    >>> temp_name("a.json").startswith(".a.json.part-")
+    True
+    >>> is_temporary(temp_name("a.json")), is_temporary("a.json")
+    (True, False)
+    """
+    return f".{name}.part-{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name (last path part) is a temporary, of the store or of older code."""
+    base = name.rsplit("/", 1)[-1]
+    return bool(_TEMP.match(base) or _LEGACY.search(base))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_stale_temporary(name: str, mtime: float, max_age: float = 86400.0) -> bool:
+    """A temporary whose writer is dead (same host) or that is older than ``max_age`` seconds."""
+    base = name.rsplit("/", 1)[-1]
+    m = _TEMP.match(base)
+    if m is None and not _LEGACY.search(base):
+        return False
+    if m is not None and m["host"] == HOST and not _pid_alive(int(m["pid"])):
+        return True
+    return time.time() - mtime > max_age
+
+
+def redact(options: dict[str, Any]) -> dict[str, Any]:
+    """``storage_options`` safe to print: tokens, keys and credentials become ``'***'``.
+
+    >>> redact({"token": "/secret/sa.json", "project": "p"})
+    {'token': '***', 'project': 'p'}
+    """
+    return {k: "***" if _SECRET.search(str(k)) and v not in (None, "anon") else v for k, v in options.items()}
+
+
+def check_key(key: str, *, empty_ok: bool = False) -> str:
+    """``key`` without surrounding slashes; refuses ``..`` and (unless ``empty_ok``) ``""``."""
+    k = str(key).strip("/")
+    if (not k and not empty_ok) or any(p in ("..", ".") for p in k.split("/")) or "//" in k:
+        raise StoreError(f"Bad store key {key!r}: use a relative 'a/b/c' path without '..'.")
+    return k
+
+
 class Store(abc.ABC):
-    """A root URL + options. Keys are ``/``-separated paths relative to the root."""
+    """A root URL + options. Keys are ``/``-separated paths relative to the root.
+
+    Capabilities are class attributes: ask them instead of looking at the URL.
+    """
 
     #: writes are published all or nothing (temp + verify + rename / copy into place)
     atomic_publish: ClassVar[bool] = True
-    #: :meth:`create` is exclusive across processes and hosts (not only threads)
+    #: :meth:`create` writes only if absent (exclusive among the users of ``scope``)
     create_if_absent: ClassVar[bool] = True
-    #: :meth:`update` / :meth:`delete` honour a generation across processes and hosts
+    #: :meth:`update` / :meth:`delete` honour a generation (among the users of ``scope``)
     conditional_update: ClassVar[bool] = True
     #: :meth:`list` lists by prefix
     listing: ClassVar[bool] = True
-    #: keys are files on this machine's file system (GDAL/rasterio/os can open :meth:`path`)
+    #: keys are files on this machine's file system (GDAL/rasterio/os can open :meth:`url_for`)
     local: ClassVar[bool] = False
+    #: who sees the same objects, and is kept apart by create/update: one ``"process"``
+    #: (memory), the processes of one ``"host"`` (local disk) or a ``"cluster"`` of hosts
+    scope: ClassVar[Literal["process", "host", "cluster"]] = "cluster"
 
     url: str
 
@@ -85,11 +190,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def exists(self, key: str) -> bool:
-        """Whether a data object, a versioned object or a folder is at ``key``."""
+        """Whether a data object, a live versioned object or a folder is at ``key``."""
 
     @abc.abstractmethod
     def list(self, prefix: str = "") -> list[str]:
-        """Keys under ``prefix`` (recursive, sorted, relative to the root); no temporaries."""
+        """Keys starting with ``prefix`` (recursive, sorted, relative to the root); no temporaries.
+
+        Versioned objects are listed too (live ones only).
+        """
 
     @abc.abstractmethod
     def publish(
@@ -104,13 +212,32 @@ class Store(abc.ABC):
         as it was) and the temporary is removed.
         """
 
-    @abc.abstractmethod
-    def publish_file(self, key: str, local_path: str, *, check: Check | None = None) -> None:
-        """:meth:`publish` of a local file's content (a rename where the store allows it)."""
+    def publish_file(
+        self, key: str, local_path: str, *, check: Check | None = None, move: bool = False
+    ) -> None:
+        """:meth:`publish` of a local file's content.
+
+        ``move=True`` lets the store consume the file (a rename when it is on the same
+        file system); the file is gone afterwards either way, also after an error.
+        """
+        try:
+            with open(local_path, "rb") as f:
+                self.publish(key, f, check=check)
+        finally:
+            if move:
+                _unlink_quiet(local_path)
 
     @abc.abstractmethod
     def remove(self, key: str, *, recursive: bool = False) -> None:
         """Remove a data object (or a folder with ``recursive``); absent is not an error."""
+
+    @abc.abstractmethod
+    def remove_stale(self, prefix: str = "", *, max_age: float = 86400.0) -> int:
+        """Delete temporaries under ``prefix`` left by dead writers; how many were removed.
+
+        A temporary is stale when its writer's process is gone (same host) or when it is
+        older than ``max_age`` seconds. Call it at the start of a run.
+        """
 
     # -- versioned objects -------------------------------------------------------------
     @abc.abstractmethod
@@ -119,7 +246,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def create(self, key: str, data: bytes) -> int | None:
-        """Write only if absent: the new generation, or None when it exists already."""
+        """Write only if absent: the new generation, or None when it exists already.
+
+        Versioned objects are never empty (``b""`` raises :class:`StoreError`).
+        """
 
     @abc.abstractmethod
     def update(self, key: str, data: bytes, *, generation: int) -> int | None:
@@ -129,18 +259,78 @@ class Store(abc.ABC):
     def delete(self, key: str, *, generation: int) -> bool:
         """Delete only if the current generation is ``generation``; whether it was deleted."""
 
+    def purge(self, key: str) -> None:
+        """Drop what a deleted versioned object leaves behind (local tombstones); else nothing.
+
+        Only for keys whose work is over: a writer racing with it may lose its write.
+        """
+        return None
+
     # -- travel --------------------------------------------------------------------------
-    def __reduce__(self) -> tuple[Any, ...]:  # pragma: no cover - each backend defines it
-        raise NotImplementedError
+    @abc.abstractmethod
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Stores pickle as their constructor arguments (no connection, no cache)."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.__reduce__() == self.__reduce__()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.url))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.url!r})"
+        opts = redact(self.storage_options)
+        return f"{type(self).__name__}({self.url!r}" + (f", storage_options={opts!r})" if opts else ")")
+
+    __str__ = __repr__
 
 
-def open_store(url: str, storage_options: dict[str, Any] | None = None, *, shared: bool | None = None) -> Store:
+def nonempty(data: bytes) -> bytes:
+    """``data`` as bytes, refusing an empty versioned object."""
+    if not data:
+        raise StoreError("Versioned objects cannot be empty; write at least one byte (e.g. b'{}').")
+    return bytes(data)
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def open_store(
+    url: str,
+    storage_options: dict[str, Any] | None = None,
+    *,
+    shared: bool | None = None,
+    fsync: bool = True,
+) -> Store:
     """The store for a local path, ``file://``, ``memory://`` or ``gs://`` URL.
 
-    ``shared`` picks the shared-disk variant of a local path (``os.link`` publishing,
-    safe on NFS); the default decides from the path's file system.
+    ``shared`` picks the shared-disk variant of a local path (safe on NFS, see
+    :class:`~reefdask.io.store_local.SharedDiskStore`); the default decides from the path's
+    file system. ``fsync=False`` skips flushing local writes to disk (a killed process
+    still leaves nothing half-written; a power loss may).
     """
-    raise NotImplementedError("reefdask.io.store backends are being written (see issue 13)")
+    if isinstance(url, Store):
+        return url
+    s = os.fspath(url) if isinstance(url, os.PathLike) else str(url)
+    scheme = s.split("://", 1)[0].lower() if "://" in s else ""
+    if scheme in ("", "file", "local"):
+        from reefdask.io.store_local import LocalStore, SharedDiskStore, on_shared_filesystem
+
+        path = s.split("://", 1)[1] if scheme else s
+        shared = on_shared_filesystem(path) if shared is None else shared
+        return (SharedDiskStore if shared else LocalStore)(path, fsync=fsync)
+    if scheme == "memory":
+        from reefdask.io.store_memory import MemoryStore
+
+        return MemoryStore(s)
+    if scheme in ("gs", "gcs"):
+        from reefdask.io.store_gcs import GCSStore
+
+        return GCSStore(s, storage_options)
+    raise StoreError(
+        f"Cannot open a store at {s!r}: the scheme {scheme + '://'!r} is not supported. "
+        f"Use one of: {', '.join(SCHEMES)}."
+    )
