@@ -8,7 +8,7 @@ from reefdask.globalmap.config import GlobalConfig
 from reefdask.globalmap.ensemble import mean_probabilities
 from reefdask.globalmap.mapstore import MapStore
 from reefdask.globalmap.plan import open_run
-from reefdask.globalmap.quad import _downsample, derive_products, predict_quad, read_tile
+from reefdask.globalmap.quad import _read, derive_products, predict_quad, read_tile
 from reefdask.globalmap.run import run_job
 from reefdask.io import open_imagery
 
@@ -95,10 +95,27 @@ def test_products_are_consistent(block):
     np.testing.assert_array_equal(outline == 1, classes == 3)  # no threshold: argmax group == reef
 
 
-def test_downsample_averages_valid_pixels_only():
-    block = np.array([[[10, 20, 0, 0], [30, 40, 0, 0]]], "uint8")  # (1, 2, 4): right cell all nodata
-    out = _downsample(block, 2, 0)
-    assert out.tolist() == [[[25, 0]]]
+def test_fine_quads_are_downsampled_as_clean_does(tmp_path):
+    """Regression: the global map rounded half-to-even without the nodata nudge (2.5 -> 2)."""
+    from reefdask.clean.imagery import clean_imagery
+    from reefdask.testing.models import write_tif
+
+    img = np.zeros((3, 4, 4), "uint8")
+    img[:, :2, :2] = [[2, 3], [2, 3]]  # cell (0, 0): mean 2.5 in every band
+    img[0, 0, 2] = 1  # cell (0, 1): one valid pixel (1, 0, 0), three nodata pixels
+    img[0, 2, 2], img[1, 2, 3], img[2, 3, 2] = 1, 1, 1  # cell (1, 1): mean (1/3, 1/3, 1/3) -> 0 = nodata
+    src = write_tif(tmp_path / "fine.tif", img, block=16)
+    block, nodata = _read(src, 0, 2, 0, 2, 2, None)
+    assert nodata == 0
+    assert block[:, 0, 0].tolist() == [3, 3, 3]  # half up, as clean rounds
+    assert block[:, 0, 1].tolist() == [1, 0, 0]
+    assert block[:, 1, 0].tolist() == [0, 0, 0]  # no valid pixel: nodata
+    assert block[:, 1, 1].tolist() == [1, 0, 0]  # a valid cell that rounds to nodata is nudged
+    clean_imagery([src], tmp_path / "clean.tif", factor=2)
+    import rasterio
+
+    with rasterio.open(tmp_path / "clean.tif") as ds:
+        assert np.array_equal(ds.read(), block)
 
 
 def test_ensemble_mean_and_weights():

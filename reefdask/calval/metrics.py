@@ -1,8 +1,15 @@
 """Accuracy metrics from a confusion matrix (rows reference, columns prediction).
 
 Per class: precision (user's accuracy), recall (producer's accuracy), F1, IoU and
-support; overall: accuracy and Cohen's kappa. A ratio with a zero denominator is
-``NaN`` (undefined), never a silent 0. :func:`binary_summary` gives the TP/FP/FN/TN
+support; overall: accuracy and Cohen's kappa. This is the one metrics module of
+reefdask: calval, training's evaluation (:mod:`reefdask.train.evaluate`) and the reef
+decision's fitting (:mod:`reefdask.train.reef_decision`) all score here.
+
+The zero-division rule: a ratio with a zero denominator is ``NaN`` (undefined), never
+a silent 0 (a class that is neither in the reference nor predicted has no F1; a class
+never predicted has no precision). Means across classes (:func:`macro_mean`) or sites
+(:func:`site_means`) leave undefined values out; a mean of nothing is ``NaN``. Model
+cards store NaN as the JSON constant ``NaN``. :func:`binary_summary` gives the TP/FP/FN/TN
 pixels and km² of one positive class (reef), and :func:`site_means` the unweighted and
 reference-area-weighted means of F1, precision and recall across sites.
 
@@ -23,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["class_metrics", "binary_summary", "site_means", "kappa"]
+__all__ = ["binary_f1", "binary_summary", "class_metrics", "kappa", "macro_mean", "site_means"]
 
 
 def _div(num: Any, den: Any) -> np.ndarray:
@@ -32,6 +39,28 @@ def _div(num: Any, den: Any) -> np.ndarray:
     out = np.full(np.broadcast(num, den).shape, np.nan)
     np.divide(num, den, out=out, where=den != 0)
     return out
+
+
+def macro_mean(values: Any) -> float:
+    """Mean of the defined (finite) per-class values; ``NaN`` when none is defined.
+
+    >>> macro_mean([0.5, float("nan"), 1.0]), bool(np.isnan(macro_mean([float("nan")])))
+    (0.75, True)
+    """
+    v = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(v)
+    return float(v[ok].mean()) if ok.any() else float("nan")
+
+
+def binary_f1(pred: Any, truth: Any) -> float:
+    """F1 of the positive class of boolean ``pred`` against ``truth`` (``NaN`` with no positive at all).
+
+    >>> binary_f1([True, True, False], [True, False, False])
+    0.6666666666666666
+    """
+    p, t = np.asarray(pred, bool), np.asarray(truth, bool)
+    tp = float((p & t).sum())
+    return float(_div(2 * tp, 2 * tp + float((p & ~t).sum()) + float((~p & t).sum())))
 
 
 def kappa(counts: np.ndarray) -> float:

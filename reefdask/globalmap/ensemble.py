@@ -66,9 +66,9 @@ def member_probabilities(
     ``raw`` is ``(band, size + 2 halo, size + 2 halo)``; the member uses its own halo
     (at most ``halo``) around the focal quad, through the inference engine's strategies.
     """
+    from reefdask.model.preprocess import Preprocessing
     from reefdask.predict import strategies
     from reefdask.predict.model import load_model
-    from reefdask.predict.preprocess import Preprocessing
 
     pre = Preprocessing.from_dict(member.preprocessing)
     labels = list(range(1, raw.shape[0] + 1))

@@ -100,17 +100,26 @@ def in_domain_test(domain: str | list[float] | None, storage_options: dict[str, 
     return lambda q: bool(geom.intersects(box(*q.lonlat_bounds())))
 
 
-def _member(url: str, config: GlobalConfig) -> tuple[Member, dict[str, Any], dict[str, Any] | None]:
+def _member(
+    url: str, config: GlobalConfig, size: int
+) -> tuple[Member, dict[str, Any], dict[str, Any] | None]:
+    """One model of the run, resolved by the model contract (the halo rule predict uses too)."""
     from reefdask.core.classes import default_schema
     from reefdask.model.card import read_card
-    from reefdask.predict.model import inspect_model, load_model, measure_receptive_field, weights_digest
-    from reefdask.predict.preprocess import Preprocessing, short_hash
+    from reefdask.model.decision import card_decision
+    from reefdask.model.fingerprint import model_fingerprint, weights_digest
+    from reefdask.model.geometry import geometry
+    from reefdask.model.loading import inspect_model, measure_receptive_field
+    from reefdask.model.preprocess import Preprocessing
+    from reefdask.predict.model import load_model
 
     opts = dict(config.storage_options)
     card = read_card(url, opts)
     key = weights_digest(url, opts)[:16]
-    info = inspect_model(load_model(url, key, opts))
+    model = load_model(url, key, opts)
+    info = inspect_model(model)
     stride = max(info.stride, card.stride if card else 1)
+    info = type(info)(info.bands, info.n_classes, info.window, stride)
     schema = card.classes if card and card.classes else default_schema().to_dict()
     pre = Preprocessing(
         bands=tuple(card.bands if card else range(1, info.bands + 1)),
@@ -122,31 +131,22 @@ def _member(url: str, config: GlobalConfig) -> tuple[Member, dict[str, Any], dic
         raise ConfigError(
             f"Model {url} takes {info.bands} bands but its card selects {list(pre.bands)}; fix the card."
         )
-    fingerprint = short_hash({"weights": key, "preprocessing": pre.to_dict()})
-    threshold = _card_decision(card)
-    if info.window is None:
-        halo = config.halo
-        if halo is None:
-            halo = (card.halo if card.halo is not None else card.receptive_field) if card else None
-        if halo is None:
-            halo = measure_receptive_field(load_model(url, key, opts), info)
-        halo = -(-int(halo) // stride) * stride
-        return Member(url, key, fingerprint, pre.to_dict(), halo, stride), schema, threshold
-    step = 2 * card.loss_window_radius if card and card.loss_window_radius else info.window // 2
-    halo = (info.window - step) // 2
-    member = Member(url, key, fingerprint, pre.to_dict(), halo, stride, "centre", info.window, step)
-    return member, schema, threshold
-
-
-def _card_decision(card: Any) -> dict[str, Any] | None:
-    """The reef decision a model card carries (training writes ``reef_decision``), if any."""
-    extra = (card.model_extra or {}) if card is not None else {}
-    decision = extra.get("reef_decision")
-    if isinstance(decision, dict) and decision.get("kind") in ("threshold", "logistic"):
-        return dict(decision)
-    if extra.get("reef_threshold") is not None:
-        return {"kind": "threshold", "threshold": float(extra["reef_threshold"])}
-    return None
+    try:  # quads are the chunks: the halo (config > card > measured) resolves as in predict
+        strategy, halo, window, step = geometry(
+            "auto",
+            info,
+            card,
+            lambda: measure_receptive_field(model, info),
+            size,
+            config.halo,
+            None,
+            "centre",
+        )
+    except ConfigError as err:
+        raise ConfigError(f"Model {url} on quads of {size} px (quad_size): {err}") from err
+    fingerprint = model_fingerprint(key, pre)
+    member = Member(url, key, fingerprint, pre.to_dict(), halo, stride, strategy, window, step)
+    return member, schema, card_decision(card)
 
 
 def _quad_size(sources: dict[str, tuple[str, str]], config: GlobalConfig) -> int:
@@ -184,7 +184,8 @@ def open_run(config: GlobalConfig) -> RunPlan:
     url = config.run.rstrip("/")
     opts = dict(config.storage_options)
     sources = resolve_inventory(config)
-    members, schemas, decisions = zip(*(_member(m, config) for m in config.models), strict=True)
+    size = _quad_size(sources, config)
+    members, schemas, decisions = zip(*(_member(m, config, size) for m in config.models), strict=True)
     if any(s != schemas[0] for s in schemas):
         raise ConfigError(
             "The ensemble's models predict different class schemas; average only models of one schema."
@@ -195,7 +196,6 @@ def open_run(config: GlobalConfig) -> RunPlan:
             f"weights lists {len(config.weights)} values for {len(members)} models; give one per model."
         )
     level = Quad.parse(next(iter(sources))).level
-    size = _quad_size(sources, config)
     if any(size % m.stride for m in members):
         raise ConfigError(
             f"quad_size {size} must be a multiple of every model's stride; pick another quad_size."
@@ -217,7 +217,7 @@ def open_run(config: GlobalConfig) -> RunPlan:
         "weights": config.weights,
         "schema": schemas[0],
     }
-    from reefdask.predict.preprocess import short_hash
+    from reefdask.model.fingerprint import short_hash
 
     manifest: dict[str, Any] = {
         "kind": "reefdask-global-run",

@@ -5,10 +5,12 @@
 ``missing``). The tile it predicts is the focal quad plus ``halo`` pixels of its 8
 neighbours (padded with nodata where a neighbour does not exist), so with a halo of at
 least the model's receptive field the products along quad borders equal those of the
-same model run over a mosaic of the quads: no seams. The model runs through the
-inference engine's own pieces (:mod:`reefdask.predict`: per-process model cache keyed
-by fingerprint, card preprocessing, tile/window strategies); several members are
-averaged (an ensemble).
+same model run over a mosaic of the quads: no seams. Sources finer than the run's quad
+size are downsampled with the model contract's one rule
+(:func:`reefdask.model.resample.downsample`: the pixels ``reefdask clean`` writes for
+training). The model runs through the inference engine's own pieces (per-process model
+cache keyed by fingerprint, the card's :class:`~reefdask.model.preprocess.Preprocessing`,
+tile/window strategies); several members are averaged (an ensemble).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 from reefdask.core.grid import Quad
 from reefdask.errors import InputNotFoundError
 from reefdask.globalmap.mapstore import NODATA, MapStore
+from reefdask.model.resample import RESAMPLING, downsample
 
 __all__ = ["Member", "RunSpec", "QuadTask", "QuadResult", "process_quad", "predict_quad", "derive_products"]
 
@@ -116,7 +119,7 @@ def read_tile(task: QuadTask, spec: RunSpec) -> tuple[np.ndarray, float | None]:
     """
     s, h = spec.quad_size, spec.halo
     focal, nodata = _read(task.source, 0, s, 0, s, s, spec.storage_options)
-    fill = 0 if nodata is None or (isinstance(nodata, float) and np.isnan(nodata)) else nodata
+    fill = 0 if nodata is None else nodata  # NaN nodata pads float imagery with NaN: nodata, not 0
     tile = np.full((focal.shape[0], s + 2 * h, s + 2 * h), fill, dtype=focal.dtype)
     tile[:, h : h + s, h : h + s] = focal
     if h == 0:
@@ -153,28 +156,13 @@ def _read(
     if rem or da.sizes["x"] != n:
         raise ValueError(f"{url} is {n} px a side; the run's quad_size {size} must divide it.")
     block = _compute(da[:, r0 * f : r1 * f, c0 * f : c1 * f])
-    return _downsample(block, f, nodata), nodata
+    return downsample(block, f, RESAMPLING, nodata), nodata  # the pixels `reefdask clean` writes
 
 
 def _compute(da: Any) -> np.ndarray:
     """Read a lazy window in this thread (a read error surfaces here, for this quad)."""
     data = da.data
     return np.asarray(data.compute(scheduler="sync") if hasattr(data, "compute") else data)
-
-
-def _downsample(block: np.ndarray, f: int, nodata: float | None) -> np.ndarray:
-    """Mean of the valid pixels of each ``f x f`` cell; cells without one are nodata."""
-    from reefdask.core.nodata import valid_mask_array
-
-    b, hh, ww = block.shape
-    valid = np.asarray(valid_mask_array(block, nodata)).reshape(hh // f, f, ww // f, f)
-    x = block.astype("float64").reshape(b, hh // f, f, ww // f, f)
-    count = valid.sum(axis=(1, 3))
-    total = (x * valid[None]).sum(axis=(2, 4))
-    mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
-    out = np.rint(mean).astype(block.dtype) if block.dtype.kind in "iu" else mean.astype(block.dtype)
-    out[:, count == 0] = 0 if nodata is None or nodata != nodata else nodata
-    return out
 
 
 def predict_quad(
@@ -202,7 +190,7 @@ def derive_products(probs: np.ndarray, valid: np.ndarray, spec: RunSpec) -> dict
     sums of detailed probabilities), ``classes`` (coarse code of the most probable group),
     ``heat`` (reef group percent), ``outline`` (1 reef, 0 not: the run's reef decision --
     a threshold on the reef probability or a fitted logistic decision from the model card,
-    see :mod:`reefdask.train.reef_decision` -- else the reef group is the most probable).
+    see :mod:`reefdask.model.decision` -- else the reef group is the most probable).
     """
     from reefdask.core.classes import ClassSchema
 
@@ -218,7 +206,7 @@ def derive_products(probs: np.ndarray, valid: np.ndarray, spec: RunSpec) -> dict
     if spec.reef_decision is None:
         outline = (top == reef).astype("uint8")
     else:
-        from reefdask.train.reef_decision import apply_decision
+        from reefdask.model.decision import apply_decision
 
         outline = apply_decision(spec.reef_decision, probs, schema).astype("uint8")
     out = {

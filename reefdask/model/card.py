@@ -74,7 +74,8 @@ class ModelCard(BaseModel):
         the engine recomputes its own from the files).
     """
 
-    model_config = ConfigDict(extra="allow")
+    # undefined scores (NaN, the metrics' zero-division rule) are written as the JSON constant NaN
+    model_config = ConfigDict(extra="allow", ser_json_inf_nan="constants")
 
     name: str = ""
     bands: list[int] = Field(min_length=1)

@@ -3,7 +3,8 @@
 The store is never loaded whole: the pipeline lists the chunk-aligned pieces of the
 split (samples are sorted by fold, so a split is a few contiguous ranges), shuffles the
 pieces each epoch, reads several pieces in parallel (Zarr decompression releases the
-GIL), scales them (nodata -> ``MODEL_NODATA``), unbatches them into a bounded shuffle
+GIL), scales them (nodata -> ``MODEL_NODATA``, by :mod:`reefdask.model.preprocess`, the
+code prediction and the global map use), unbatches them into a bounded shuffle
 buffer, augments, batches and prefetches. Memory: ``shuffle_buffer`` samples plus a few
 chunks in flight.
 
@@ -23,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from reefdask.core.nodata import MODEL_NODATA
+from reefdask.model.preprocess import encode_features, encode_features_tf
+from reefdask.model.scaler import Scaler
 from reefdask.train.config import AugmentConfig
-from reefdask.train.scalers import Scaler
 from reefdask.train.store import SampleStore
 
 __all__ = ["pieces", "load_piece", "make_dataset", "steps_for"]
@@ -44,14 +45,7 @@ def load_piece(store: SampleStore, scaler: Scaler, start: int, stop: int) -> tup
     """Scaled features ``(n, H, W, B)`` and targets ``(n, H, W, 2)`` of samples ``[start, stop)``."""
     g = store.group
     x = np.asarray(g["features"][start:stop])
-    nodata = store.group.attrs.get("feature_nodata")
-    if nodata is None:
-        valid = None
-    elif np.isnan(nodata):
-        valid = ~np.isnan(x).all(-1)
-    else:
-        valid = ~(x == nodata).all(-1)
-    xs = scaler.transform(x, valid)
+    xs, _ = encode_features(x, g.attrs.get("feature_nodata"), scaler)
     y = np.stack(
         [np.asarray(g["responses"][start:stop], "float32"), np.asarray(g["weights"][start:stop])], -1
     )
@@ -104,19 +98,12 @@ def make_dataset(
         return x, np.asarray(g["responses"][a:z])
 
     nodata = store.attrs.get("feature_nodata")
-    params = scaler.to_dict()
 
     def _prepare(x: Any, resp: Any) -> tuple[Any, Any]:
-        # scaling, nodata encoding and weights as vectorised TF ops on a whole chunk (no GIL)
+        # scaling, nodata encoding and weights as vectorised TF ops on a whole chunk (no GIL),
+        # with the model contract's own TF twin of encode_features (NaN nodata included)
         if native:
-            x = tf.cast(x, tf.float32)
-            valid = None
-            if nodata is not None:
-                valid = tf.reduce_any(tf.not_equal(x, float(nodata)), axis=-1, keepdims=True)
-            if params["kind"] != "none":
-                x = (x - tf.constant(params["center"], tf.float32)) / tf.constant(params["scale"], tf.float32)
-            if valid is not None:
-                x = tf.where(valid, x, MODEL_NODATA)
+            x = encode_features_tf(x, nodata, scaler)
         w = tf.gather(tf.constant(class_w), tf.cast(resp, tf.int32)) * tf.constant(inner)
         return x, tf.stack([tf.cast(resp, tf.float32), w], axis=-1)
 

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from reefdask.train.scalers import Scaler
+from reefdask.calval.metrics import class_metrics, macro_mean
+from reefdask.model.scaler import Scaler
 from reefdask.train.store import SampleStore
 
 __all__ = ["Evaluation", "evaluate_split", "class_scores"]
@@ -42,24 +43,21 @@ class Evaluation:
 
 
 def class_scores(m: np.ndarray) -> dict[str, Any]:
-    """Per-class and summary scores of a confusion matrix."""
-    m = np.asarray(m, "float64")
-    tp = np.diag(m)
-    fp, fn = m.sum(0) - tp, m.sum(1) - tp
-    seen = (tp + fp + fn) > 0
-    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=seen)
-    iou = np.divide(tp, tp + fp + fn, out=np.zeros_like(tp), where=seen)
-    precision = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=(tp + fp) > 0)
-    recall = np.divide(tp, tp + fn, out=np.zeros_like(tp), where=(tp + fn) > 0)
+    """Per-class and summary scores of a confusion matrix, by :mod:`reefdask.calval.metrics`.
+
+    The one metrics module's rule: a score with a zero denominator is ``NaN``
+    (undefined); macro means leave undefined classes out (``NaN`` when none is left).
+    """
+    c = class_metrics(m)
     return {
-        "precision": precision.tolist(),
-        "recall": recall.tolist(),
-        "f1": f1.tolist(),
-        "iou": iou.tolist(),
-        "support": m.sum(1).astype(int).tolist(),
-        "overall_accuracy": float(tp.sum() / max(m.sum(), 1)),
-        "macro_f1": float(f1[seen].mean()) if seen.any() else 0.0,
-        "macro_iou": float(iou[seen].mean()) if seen.any() else 0.0,
+        "precision": c["precision"].tolist(),
+        "recall": c["recall"].tolist(),
+        "f1": c["f1"].tolist(),
+        "iou": c["iou"].tolist(),
+        "support": c["support"].astype(int).tolist(),
+        "overall_accuracy": c["overall_accuracy"],
+        "macro_f1": macro_mean(c["f1"]),
+        "macro_iou": macro_mean(c["iou"]),
     }
 
 

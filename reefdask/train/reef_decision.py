@@ -13,6 +13,8 @@ Two kinds, both plain JSON (no pickle):
   class weights), stored as coefficients and intercept.
 
 Pixels whose class has no reef-level group (cloud) are left out of fitting and scoring.
+Applying a decision (:func:`apply_decision`, :func:`reef_probability`, :func:`reef_truth`)
+is the model contract's, :mod:`reefdask.model.decision`, re-exported here.
 
 Examples
 --------
@@ -29,7 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from reefdask.calval.metrics import binary_f1
 from reefdask.errors import ConfigError
+from reefdask.model.decision import apply_decision, reef_probability, reef_truth
 
 __all__ = [
     "reef_truth",
@@ -42,28 +46,9 @@ __all__ = [
 ]
 
 
-def reef_truth(schema: Any, class_index: np.ndarray) -> np.ndarray:
-    """Reef (1), not reef (0), or -1 (no reef-level group) for softmax channel indices."""
-    codes = np.asarray(schema.codes)
-    lut = schema.lut("reef", nodata=255)
-    reef_code = schema.code_of("reef", "reef")
-    level = lut[codes[np.clip(class_index, 0, len(codes) - 1)]]
-    return np.where(level == 255, -1, (level == reef_code).astype(int))
-
-
-def reef_probability(schema: Any, probs: np.ndarray) -> np.ndarray:
-    """Summed probability of the detailed classes in the reef group: ``(..., C) -> (...)``."""
-    m = schema.group_matrix("reef")
-    row = list(schema.level_codes("reef")).index(schema.code_of("reef", "reef"))
-    return np.asarray(probs, "float32") @ m[row]
-
-
 def f1_score(pred: np.ndarray, truth: np.ndarray) -> float:
-    """F1 of the positive class."""
-    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
-    tp = (pred & truth).sum()
-    denom = 2 * tp + (pred & ~truth).sum() + (~pred & truth).sum()
-    return float(2 * tp / denom) if denom else 0.0
+    """F1 of the positive class (:func:`reefdask.calval.metrics.binary_f1`: NaN when undefined)."""
+    return binary_f1(pred, truth)
 
 
 def fit_threshold(reef_p: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
@@ -72,7 +57,7 @@ def fit_threshold(reef_p: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
         np.concatenate([np.linspace(0.01, 0.99, 99), np.quantile(reef_p, np.linspace(0, 1, 101))])
     )
     scores = [f1_score(reef_p > t, truth) for t in grid]
-    best = int(np.argmax(scores))
+    best = int(np.argmax(np.nan_to_num(scores, nan=-1.0)))  # undefined F1 never wins
     return {"kind": "threshold", "threshold": float(grid[best]), "fit_f1": float(scores[best])}
 
 
@@ -100,16 +85,6 @@ def fit_decision(kind: str, schema: Any, probs: np.ndarray, class_index: np.ndar
     if kind == "logistic":
         return fit_logistic(probs, truth, seed)
     raise ConfigError(f"reef_decision {kind!r} is unknown; use 'threshold', 'logistic' or 'none'.")
-
-
-def apply_decision(decision: dict[str, Any], probs: np.ndarray, schema: Any = None) -> np.ndarray:
-    """Reef (True) per pixel of ``probs (..., C)``; ``threshold`` with two columns reads column 1."""
-    probs = np.asarray(probs, "float32")
-    if decision["kind"] == "threshold":
-        reef_p = reef_probability(schema, probs) if schema is not None else probs[..., 1]
-        return reef_p > decision["threshold"]
-    z = probs @ np.asarray(decision["coef"], "float32") + decision["intercept"]
-    return z > 0
 
 
 def score_decision(
