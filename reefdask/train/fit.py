@@ -20,7 +20,6 @@ The outdir is a local folder (Keras saves to local files).
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import shutil
 import sys
@@ -196,13 +195,18 @@ def _fit(cfg: TrainConfig, out: Path, model_path: Path) -> TrainResult:
     return _finish(cfg, out, model_path, best, store, scaler, schema, ck.history, initial if state else None)
 
 
-def fingerprint(model: Any, preprocessing: dict[str, Any]) -> str:
-    """Sixteen hex digits of the SHA-256 of the weights and the preprocessing (scaler, bands, classes)."""
-    h = hashlib.sha256()
-    for w in model.get_weights():
-        h.update(np.ascontiguousarray(w).tobytes())
-    h.update(json.dumps(preprocessing, sort_keys=True).encode())
-    return h.hexdigest()[:16]
+def fingerprint(model_path: str, bands: Any, scaler: dict[str, Any], class_codes: Any) -> str:
+    """The model contract's fingerprint of a saved model: the one ``predict`` and the global map compute.
+
+    :func:`reefdask.model.fingerprint.model_fingerprint` of the saved file's weights
+    digest and the card's preprocessing (bands, scaler, nodata encoding, class codes).
+    """
+    from reefdask.core.nodata import MODEL_NODATA
+    from reefdask.model.fingerprint import model_fingerprint, weights_digest
+    from reefdask.model.preprocess import Preprocessing
+
+    pre = Preprocessing(tuple(bands), dict(scaler), MODEL_NODATA, tuple(class_codes))
+    return model_fingerprint(weights_digest(str(model_path))[:16], pre)
 
 
 def _finish(
@@ -254,7 +258,6 @@ def _finish(
         decision["eval_f1"] = score_decision(decision, schema, target.probs, target.truth)
         metrics["reef_f1"] = decision["eval_f1"]
     model.save(model_path)
-    pre = {"scaler": scaler.to_dict(), "bands": attrs["bands"], "classes": schema.fingerprint}
     spec = cfg.architecture
     card = ModelCard(
         name=cfg.name,
@@ -268,7 +271,7 @@ def _finish(
         stride=stride(spec),
         receptive_field=receptive_field(spec) // 2,
         halo=recommended_halo(spec),
-        fingerprint=fingerprint(model, pre),
+        fingerprint=fingerprint(str(model_path), attrs["bands"], scaler.to_dict(), schema.codes),
         metrics=metrics,
         versions={"reefdask": __version__, "tensorflow": tf.__version__, "keras": keras.__version__},
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
