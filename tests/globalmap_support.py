@@ -89,7 +89,7 @@ class FakeGCS:
         return {"endpoint_url": self.endpoint, "token": "anon", "project": "test"}
 
     def bucket(self, name: str) -> str:
-        from reefdask.io.versioned import _gcs_client
+        from reefdask.io.store_gcs import gcs_client as _gcs_client
 
         _gcs_client(self.options).create_bucket(name)
         return f"gs://{name}"
@@ -110,7 +110,7 @@ def new_bucket(endpoint: str) -> str:
     """A fresh bucket on the fake GCS at ``endpoint``; returns ``gs://name``."""
     import uuid
 
-    from reefdask.io.versioned import _gcs_client
+    from reefdask.io.store_gcs import gcs_client as _gcs_client
 
     name = f"t-{uuid.uuid4().hex[:10]}"
     _gcs_client(gcs_options(endpoint)).create_bucket(name)

@@ -25,28 +25,26 @@ def store(request, tmp_path):
 
 
 def test_conditional_writes_follow_gcs_semantics(store):
-    assert store.read("a") is None
-    g1 = store.write("a", b"one", if_generation_match=0)
-    assert g1 and store.write("a", b"again", if_generation_match=0) is None
-    v = store.read("a")
+    assert store.get("a") is None
+    g1 = store.create("a", b"one")
+    assert g1 and store.create("a", b"again") is None
+    v = store.get("a")
     assert (v.data, v.generation) == (b"one", g1)
-    g2 = store.write("a", b"two", if_generation_match=g1)
+    g2 = store.update("a", b"two", generation=g1)
     assert g2 and g2 != g1
-    assert store.write("a", b"stale", if_generation_match=g1) is None
-    assert store.read("a").data == b"two"
-    if isinstance(store, LocalVersionedStore):
-        # fake-gcs-server ignores preconditions on deletes (real GCS honours them)
-        assert not store.delete("a", if_generation_match=g1)
-    assert store.delete("a", if_generation_match=g2)
-    assert store.read("a") is None
-    assert store.write("a", b"new", if_generation_match=0)
-    assert store.keys() == ["a"]
+    assert store.update("a", b"stale", generation=g1) is None
+    assert store.get("a").data == b"two"
+    assert not store.delete("a", generation=g1)
+    assert store.delete("a", generation=g2)
+    assert store.get("a") is None
+    assert store.create("a", b"new")
+    assert store.list() == ["a"]
 
 
 def test_stores_pickle(store):
     clone = pickle.loads(pickle.dumps(store))
-    store.write("k", b"x", if_generation_match=0)
-    assert clone.read("k").data == b"x"
+    store.create("k", b"x")
+    assert clone.get("k").data == b"x"
 
 
 def test_lease_lifecycle_and_takeover_of_expired(store):
@@ -137,5 +135,5 @@ def test_finished_quads_leave_no_local_lease_behind(tmp_path):
     with LeaseKeeper(leases) as keeper:
         keeper.add(leases.acquire("q"))
         keeper.release("q", finished=True)
-    assert store.keys() == [] and not (tmp_path / "leases" / "q").exists()
+    assert store.list() == [] and not (tmp_path / "leases" / "q").exists()
     assert leases.acquire("q") is not None  # a key can start over after a purge

@@ -1,6 +1,6 @@
 """Leases that expire: which job works which quad, coordinated only through the store.
 
-Leases live in a versioned store (:mod:`reefdask.io.versioned`: GCS generation
+Leases are versioned objects of a :class:`~reefdask.io.store.Store` (GCS generation
 preconditions, or one ``os.link``-published file per generation on local and shared
 filesystems). A lease is an object holding its owner, a nonce and an expiry time. A job
 creates it if absent, renews it by a conditional write on the generation it holds, and
@@ -13,7 +13,7 @@ Expiry uses the writers' wall clocks: clocks must agree to well within the lease
 Examples
 --------
 >>> import tempfile
->>> store = LocalVersionedStore(tempfile.mkdtemp())
+>>> store = open_store(tempfile.mkdtemp())
 >>> a, b = Leases(store, "job-a", ttl=60), Leases(store, "job-b", ttl=60)
 >>> lease = a.acquire("L15-0001E-0001N")
 >>> lease.owner, b.acquire("L15-0001E-0001N")
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reefdask.errors import StoreError
+from reefdask.io.store import Store, open_store
 from reefdask.io.versioned import (
     GCSVersionedStore,
     LocalVersionedStore,
@@ -48,6 +49,7 @@ __all__ = [
     "LocalVersionedStore",
     "GCSVersionedStore",
     "open_versioned_store",
+    "open_store",
     "Lease",
     "Leases",
     "LeaseKeeper",
@@ -66,9 +68,9 @@ class Lease:
 
 
 class Leases:
-    """Acquire, renew and release expiring leases in a :class:`VersionedStore`."""
+    """Acquire, renew and release expiring leases in a :class:`~reefdask.io.store.Store`."""
 
-    def __init__(self, store: VersionedStore, owner: str, ttl: float = 300.0) -> None:
+    def __init__(self, store: Store, owner: str, ttl: float = 300.0) -> None:
         if ttl <= 0:
             raise StoreError(f"Lease duration must be positive, not {ttl}; use e.g. 300 seconds.")
         self.store, self.owner, self.ttl = store, owner, float(ttl)
@@ -83,10 +85,10 @@ class Leases:
         nonce = uuid.uuid4().hex
         for _ in range(3):
             data, expires = self._body(nonce)
-            gen = self.store.write(key, data, if_generation_match=0)
+            gen = self.store.create(key, data)
             if gen is not None:
                 return Lease(key, self.owner, nonce, expires, gen)
-            current = self.store.read(key)
+            current = self.store.get(key)
             if current is None:  # released in between: try creating again
                 continue
             info = json.loads(current.data)
@@ -94,7 +96,7 @@ class Leases:
                 return Lease(key, self.owner, nonce, float(info["expires"]), current.generation)
             if float(info.get("expires", 0)) > time.time():
                 return None
-            gen = self.store.write(key, data, if_generation_match=current.generation)
+            gen = self.store.update(key, data, generation=current.generation)
             if gen is not None:
                 return Lease(key, self.owner, nonce, expires, gen)
             return None  # another job took it over first
@@ -103,9 +105,9 @@ class Leases:
     def renew(self, lease: Lease) -> bool:
         """Extend ``lease``; False when it was lost (expired and taken over)."""
         data, expires = self._body(lease.nonce)
-        gen = self.store.write(lease.key, data, if_generation_match=lease.generation)
+        gen = self.store.update(lease.key, data, generation=lease.generation)
         if gen is None:
-            current = self.store.read(lease.key)
+            current = self.store.get(lease.key)
             if current is None or json.loads(current.data).get("nonce") != lease.nonce:
                 return False
             gen, expires = current.generation, float(json.loads(current.data)["expires"])
@@ -114,20 +116,18 @@ class Leases:
 
     def release(self, lease: Lease) -> bool:
         """Give ``lease`` back; False when it was no longer ours."""
-        return self.store.delete(lease.key, if_generation_match=lease.generation)
+        return self.store.delete(lease.key, generation=lease.generation)
 
     def forget(self, key: str) -> None:
         """Drop what is left of a released lease whose quad is finished (local tombstones)."""
-        purge = getattr(self.store, "purge", None)
-        if purge is not None:
-            purge(key)
+        self.store.purge(key)
 
     def held(self) -> list[dict[str, Any]]:
         """Every lease in the store: key, owner, expiry and whether it is still live."""
         now = time.time()
         out = []
-        for key in self.store.keys():
-            v = self.store.read(key)
+        for key in self.store.list():
+            v = self.store.get(key)
             if v is not None:
                 info = json.loads(v.data)
                 out.append(
