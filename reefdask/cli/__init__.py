@@ -8,34 +8,11 @@ from __future__ import annotations
 
 import typer
 
-from reefdask import __version__
+from reefdask.cli.app import app
 
-app = typer.Typer(
-    name="reefdask",
-    help="Map coral reefs from satellite imagery with Dask: synth, ingest, predict, calval, clusters.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"reefdask {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
-) -> None:
-    """Map coral reefs from satellite imagery with Dask."""
-
-
+# isort: split
 # command groups register themselves on `app` when imported, in pipeline order (the --help order)
-from reefdask.cli import core, acquire, ingest, train, predict, calval, globalmap, cluster  # noqa: E402, F401, I001
+from reefdask.cli import core, acquire, ingest, train, predict, calval, globalmap, cluster  # noqa: F401, I001
 
 
 def main() -> None:

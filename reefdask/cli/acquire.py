@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from reefdask.cli import app
+from reefdask.cli.app import app
 
 __all__: list[str] = []
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from reefdask.cli import app
+from reefdask.cli.app import app
 
 __all__: list[str] = []
 

@@ -15,7 +15,7 @@ import sys
 
 import typer
 
-from reefdask.cli import app
+from reefdask.cli.app import app
 
 __all__ = ["global_app"]
 

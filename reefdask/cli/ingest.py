@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from reefdask.cli import app
+from reefdask.cli.app import app
 
 __all__ = ["ingest_command"]
 

@@ -7,7 +7,7 @@ import json
 
 import typer
 
-from reefdask.cli import app
+from reefdask.cli.app import app
 
 __all__ = ["predict_cmd", "status_cmd"]
 

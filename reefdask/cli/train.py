@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from reefdask.cli import app
+from reefdask.cli.app import app
 
 __all__: list[str] = []
 
