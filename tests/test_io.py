@@ -252,6 +252,29 @@ def test_write_cog_refuses_missing_crs_and_bad_blocksize(tmp_path: Path) -> None
     assert not (tmp_path / "x.tif").exists()
 
 
+def test_write_cog_publishes_through_the_store_and_a_failure_leaves_nothing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import uuid
+
+    from reefdask.io.store import open_store
+
+    src = open_imagery(write_tif(tmp_path / "a.tif", rgba()), chunks=64)
+    mem = open_store(f"memory://cog-{uuid.uuid4().hex[:8]}")
+    write_cog(src, mem.url_for("q/a_cog.tif"), blocksize=64)
+    assert mem.list() == ["q/a_cog.tif"] and mem.read("q/a_cog.tif")[:2] in (b"II", b"MM")
+
+    def broken(*args, **kwargs):
+        raise rasterio.errors.RasterioIOError("disk full while writing overviews")
+
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(rasterio.shutil, "copy", broken)
+    with pytest.raises(rasterio.errors.RasterioIOError):
+        write_cog(src, out / "a_cog.tif", blocksize=64)
+    assert os.listdir(out) == []  # no COG, no temporary folder beside it
+
+
 def test_plain_zarr_with_imagery_variable(tmp_path: Path) -> None:
     src = open_imagery(write_tif(tmp_path / "a.tif", rgba()), chunks=64)
     store = tmp_path / "plain.zarr"

@@ -335,7 +335,7 @@ class TestGCSStore(StoreTests):
 
         monkeypatch.setattr(Blob, "upload_from_filename", truncated)
         with pytest.raises(StoreError, match="nothing was published"):
-            store.publish("q.tif", b"complete bytes")
+            store.publish("q.tif", [b"complete bytes"])
         monkeypatch.setattr(Blob, "upload_from_filename", real)
         assert store.list() == []
         self.assert_no_temporaries(store)
@@ -373,3 +373,31 @@ def test_repr_never_shows_secrets():
     opts = {"token": {"private_key": "-----BEGIN"}, "project": "p", "access_key": "AKIA"}
     assert "BEGIN" not in repr(redact(opts)) and "AKIA" not in repr(redact(opts))
     assert repr(open_store("/tmp/x", shared=False)) == "LocalStore('/tmp/x')"
+
+
+def test_write_bytes_atomic_is_the_store_publish_and_cleans_up_after_an_error(tmp_path, monkeypatch):
+    from reefdask.io.storage import write_bytes_atomic
+
+    url = str(tmp_path / "ledger" / "a.json")
+    write_bytes_atomic(url, b"one")
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space"):
+        write_bytes_atomic(url, b"two")
+    monkeypatch.undo()
+    assert (
+        os.listdir(tmp_path / "ledger") == ["a.json"]
+        and (tmp_path / "ledger" / "a.json").read_bytes() == b"one"
+    )
+
+
+def test_remove_stale_removes_temporary_folders_of_dead_writers(tmp_path):
+    store = open_store(str(tmp_path), shared=False)
+    dead = tmp_path / temp_name("cog").replace(f"-{os.getpid()}-", "-999999999-")
+    dead.mkdir()
+    (dead / "staging.tif").write_bytes(b"half")
+    (tmp_path / temp_name("alive")).write_bytes(b"being written")
+    assert store.remove_stale() == 1 and not dead.exists() and store.list() == []

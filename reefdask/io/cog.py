@@ -13,8 +13,8 @@ file's ``OVERVIEW_RESAMPLING`` tag.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
-import uuid
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 
 from reefdask.core.nodata import get_nodata
 from reefdask.errors import ConfigError, MissingCRSError
-from reefdask.io.storage import filesystem, is_local, storage_options_for, strip_protocol
+from reefdask.io.store import store_for, temp_name
 
 __all__ = ["write_cog", "is_categorical"]
 
@@ -106,10 +106,10 @@ def write_cog(
     nodata = get_nodata(da) if nodata is None else nodata
     resampling = "NEAREST" if is_categorical(da, categorical) else "AVERAGE"
     names = da.attrs.get("band_names") or da.attrs.get("long_name")
-    workdir = os.path.dirname(strip_protocol(url)) if is_local(url) else None
-    if workdir:
-        os.makedirs(workdir, exist_ok=True)
-    tmpdir = tempfile.mkdtemp(prefix=".cog-", dir=workdir)
+    store, key = store_for(url, storage_options)
+    workdir = store.url_for() if store.local else tempfile.gettempdir()
+    tmpdir = os.path.join(workdir, temp_name(key))  # beside the key: publishing is a rename
+    os.makedirs(tmpdir)
     try:
         staging = os.path.join(tmpdir, "staging.tif")
         _write_tiled(da, staging, nodata, blocksize, resampling, names)
@@ -124,11 +124,9 @@ def write_cog(
             bigtiff="IF_SAFER",
             num_threads="ALL_CPUS",
         )
-        _publish(final, url, storage_options)
+        store.publish_file(key, final, move=True)
     finally:
-        for name in os.listdir(tmpdir):
-            os.remove(os.path.join(tmpdir, name))
-        os.rmdir(tmpdir)
+        shutil.rmtree(tmpdir, ignore_errors=True)
     return url
 
 
@@ -162,21 +160,3 @@ def _write_tiled(da: Any, path: str, nodata: Any, blocksize: int, resampling: st
             block = np.asarray(da[:, y0 : y0 + step, :].values)
             dst.write(block, window=((y0, y0 + step), (0, width)))
             y0 += step
-
-
-def _publish(local: str, url: str, storage_options: dict[str, Any] | None) -> None:
-    """Move a finished file to ``url`` so that readers see all of it or nothing."""
-    if is_local(url):
-        os.replace(local, strip_protocol(url))
-        return
-    fs, path = filesystem(url, storage_options_for(url, storage_options))
-    parent = path.rsplit("/", 1)[0]
-    if parent and parent != path:
-        fs.makedirs(parent, exist_ok=True)
-    if hasattr(fs, "mv") and url.startswith("memory://"):
-        # memory:// has no atomic upload: stage beside it, then rename in one step
-        stage = f"{path}.tmp-{uuid.uuid4().hex}"
-        fs.put_file(local, stage)
-        fs.mv(stage, path)
-    else:
-        fs.put_file(local, path)  # object stores publish an upload only when it completes

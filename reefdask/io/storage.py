@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import uuid
 from typing import Any
 
 import fsspec
@@ -93,19 +92,12 @@ def read_bytes(url: str, storage_options: dict[str, Any] | None = None) -> bytes
 
 
 def write_bytes_atomic(url: str, data: bytes, storage_options: dict[str, Any] | None = None) -> None:
-    """Write an object so that readers see either nothing or all of it.
+    """Write an object so that readers see either nothing or all of it: :meth:`Store.publish`.
 
-    Local files go to a unique temporary name and are renamed into place; object
-    stores publish an upload only when it completes.
+    A convenience over :func:`reefdask.io.store.store_for`; code that writes many
+    objects should open its store once and publish through it.
     """
-    fs, path = filesystem(url, storage_options)
-    if is_local(url):
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    else:
-        fs.pipe_file(path, data)
+    from reefdask.io.store import store_for
+
+    store, key = store_for(url, storage_options)
+    store.publish(key, data)

@@ -60,6 +60,7 @@ __all__ = [
     "Versioned",
     "Check",
     "open_store",
+    "store_for",
     "temp_name",
     "is_temporary",
     "is_stale_temporary",
@@ -296,6 +297,20 @@ def _unlink_quiet(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def store_for(url: str, storage_options: dict[str, Any] | None = None, **kwargs: Any) -> tuple[Store, str]:
+    """The store of ``url``'s folder and the key of its last part (for one-object callers).
+
+    >>> store, key = store_for("memory://bucket/run/a.json")
+    >>> store.url, key
+    ('memory://bucket/run', 'a.json')
+    """
+    s = os.fspath(url) if isinstance(url, os.PathLike) else str(url)
+    parent, _, name = s.rstrip("/").rpartition("/")
+    if not name or parent.endswith(":/") or (not parent and "://" in s):
+        raise StoreError(f"{s!r} names no object; give a path or URL ending in a file name.")
+    return open_store(parent or ".", storage_options, **kwargs), name
 
 
 def open_store(

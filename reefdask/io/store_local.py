@@ -218,17 +218,18 @@ class LocalStore(Store):
     def remove_stale(self, prefix: str = "", *, max_age: float = 86400.0) -> int:
         """Delete stale temporaries under the folder ``prefix``."""
         removed = 0
-        for folder, _, files in os.walk(self.url_for(prefix)):
-            for name in files:
+        for folder, dirs, files in os.walk(self.url_for(prefix)):
+            for name in [*dirs, *files]:
                 path = os.path.join(folder, name)
                 try:
                     stale = is_stale_temporary(name, os.stat(path).st_mtime, max_age)
                 except OSError:
                     continue
-                if stale:
+                if stale:  # a temporary folder (a COG being built, a Keras save) goes whole
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
+                        shutil.rmtree(path) if name in dirs else os.unlink(path)
                         removed += 1
+            dirs[:] = [d for d in dirs if os.path.isdir(os.path.join(folder, d))]
         return removed
 
     # -- versioned objects -------------------------------------------------------------
