@@ -135,3 +135,23 @@ def test_one_holder_among_processes_on_disk(tmp_path, shared):
     assert sorted(flat) == units  # every unit claimed once, none twice
     listing = Records(open_store(root), "w").scan()
     assert listing == {}  # claims are not records
+
+
+def test_fence_travels_and_passes_only_while_the_claim_is_held(store):
+    """A worker's fence (pickled, as to a Dask worker) fails once the claim is taken over."""
+    import pickle
+
+    slow = Claims(store, "w", owner="slow", ttl=0.3)
+    claim = slow.acquire("u")
+    fence = pickle.loads(pickle.dumps(claim.fence(margin=0.1)))
+    fence.check()  # held, 0.3 s to run
+    time.sleep(0.25)
+    with pytest.raises(ClaimLostError, match="no longer held"):
+        fence.check()  # still ours, but too close to expiry to start a write
+    claim.check()  # the holder renews: the fence passes again
+    fence.check()
+    time.sleep(0.35)
+    taken = Claims(store, "w", owner="fast").acquire("u")
+    assert taken is not None
+    with pytest.raises(ClaimLostError):
+        fence()  # taken over: another token

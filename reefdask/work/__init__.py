@@ -43,7 +43,7 @@ A stage that computes many units in one graph uses the parts:
 >>> work.finish(claim, "done")
 """
 
-from reefdask.work.claims import CLAIMS_DIR, Claim, ClaimLostError, Claims, keep
+from reefdask.work.claims import CLAIMS_DIR, Claim, ClaimLostError, Claims, Fence, keep
 from reefdask.work.records import (
     DEFAULT_RETRY,
     FAILURES,
@@ -66,6 +66,7 @@ __all__ = [
     "ClaimLostError",
     "Claims",
     "Entry",
+    "Fence",
     "Listing",
     "Plan",
     "Record",

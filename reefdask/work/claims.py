@@ -20,6 +20,11 @@ A claim is a versioned object ``<prefix>/_claims/<unit>`` (:meth:`Store.create`,
   records nothing. :meth:`Records.done` and friends call it when given ``claim=``.
 * **release**: a conditional delete on the generation held (a taken-over claim is not
   deleted by its old holder).
+* **fence** (for writes made elsewhere): :meth:`Claim.fence` gives a small picklable
+  :class:`Fence` for a Dask worker that writes a unit's output while the holder keeps the
+  claim renewed; :meth:`Fence.check` reads the claim once and passes only while it still
+  carries the holder's token with at least ``margin`` seconds to run, so nobody can take
+  it over during a write shorter than that.
 
 Clock assumption: expiry compares the writers' wall clocks, so their clocks must agree to
 well within the ``ttl`` (NTP-synchronised hosts agree to milliseconds; the default ``ttl``
@@ -58,7 +63,7 @@ from reefdask.errors import ConfigError, ReefdaskError
 if TYPE_CHECKING:
     from reefdask.io.store import Store
 
-__all__ = ["ClaimLostError", "Claim", "Claims", "CLAIMS_DIR", "keep"]
+__all__ = ["ClaimLostError", "Claim", "Claims", "CLAIMS_DIR", "Fence", "keep"]
 
 CLAIMS_DIR = "_claims"
 _HOST = socket.gethostname()
@@ -128,6 +133,11 @@ class Claim:
             self.lost = True
             return bool(self.claims.store.delete(self.key, generation=self.generation))
 
+    def fence(self, margin: float | None = None) -> Fence:
+        """A picklable check of this claim for another process (default ``margin``: ``ttl / 3``)."""
+        return Fence(self.claims.store, self.key, self.unit, self.token, self.claims.ttl / 3 if margin is None
+                     else float(margin))  # fmt: skip
+
     def keep(self, interval: float | None = None) -> contextlib.AbstractContextManager[list[Claim]]:
         """Renew in a background thread every ``interval`` (default ``ttl / 3``) while the block runs."""
         return keep([self], interval)
@@ -137,6 +147,35 @@ class Claim:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+@dataclass(frozen=True)
+class Fence:
+    """What a worker checks before it writes a unit's output for the claim's holder.
+
+    Reading the claim proves it is still held when it carries the holder's ``token``, is
+    not stale and runs at least ``margin`` more seconds: a takeover needs it expired, so
+    a write that takes less than ``margin`` cannot overlap another holder's.
+    """
+
+    store: Store
+    key: str
+    unit: str
+    token: str
+    margin: float
+
+    def check(self) -> None:
+        """Pass while the claim is provably held; else raise :class:`ClaimLostError`."""
+        current = self.store.get(self.key)
+        info = _parse(current.data) if current is not None else {}
+        held = info.get("token") == self.token and not _stale(info)
+        if not held or float(info["expires"]) - time.time() < self.margin:
+            raise ClaimLostError(
+                f"The claim on {self.unit!r} ({self.key}) is no longer held for {self.margin:g} s more; "
+                "this worker writes nothing for it. Its holder stopped renewing it, or it was taken over."
+            )
+
+    __call__ = check
 
 
 @contextlib.contextmanager
