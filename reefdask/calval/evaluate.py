@@ -280,6 +280,7 @@ def _site(
 def _open_preview_imagery(imagery: str | None, grid: Any, chunks: int, notes: list[str]) -> Any:
     if imagery is None:
         return None
+    import reefdask.cube.store  # noqa: F401  (registers the reader of cube scenes, STORE/SCENE)
     from reefdask.calval.maps import Grid
     from reefdask.io.rasters import open_imagery
 
