@@ -25,9 +25,11 @@ demo: $(VENV)/.stamp-cpu
 test: $(VENV)/.stamp-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# style, types, and the architecture (import-linter contracts in pyproject.toml; docs/architecture.md)
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy reefdask
+	$(BIN)/lint-imports --no-logo
 
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
