@@ -143,6 +143,7 @@ class Handler(SimpleHTTPRequestHandler):
     delay = 0.0  # seconds per 64 KiB
     fail_first: ClassVar[set[str]] = set()  # paths whose first GET answers 503
     corrupt_first: ClassVar[set[str]] = set()  # paths whose first GET sends flipped bytes
+    cut_first: ClassVar[set[str]] = set()  # paths whose first GET stops halfway (connection cut)
     served: ClassVar[Counter[str]] = Counter()  # body bytes sent per path
     gets: ClassVar[Counter[str]] = Counter()
 
@@ -180,6 +181,10 @@ class Handler(SimpleHTTPRequestHandler):
         body = data
         if self.path in cls.corrupt_first and cls.gets[self.path] == 1:
             body = bytes([data[0] ^ 1]) + data[1:]
+        if self.path in cls.cut_first and cls.gets[self.path] == 1:
+            self.wfile.write(body[: len(body) // 2])
+            self.close_connection = True
+            return
         for i in range(0, len(body), 65536):
             self.wfile.write(body[i : i + 65536])
             cls.served[self.path] += len(body[i : i + 65536])
@@ -191,7 +196,7 @@ class Handler(SimpleHTTPRequestHandler):
 def http_source(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "www"
     root.mkdir()
-    Handler.delay, Handler.fail_first, Handler.corrupt_first = 0.0, set(), set()
+    Handler.delay, Handler.fail_first, Handler.corrupt_first, Handler.cut_first = 0.0, set(), set(), set()
     Handler.served, Handler.gets = Counter(), Counter()
     server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Handler(*a, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -322,3 +327,44 @@ def test_local_folder_to_bucket_destination(gcs_bucket: str, tmp_path: Path) -> 
     (src / "L15-0525E-1122N.tif").write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     fs.invalidate_cache()
     assert len(acquire(m, progress=False).copied) == 1
+
+
+def _failed_copies_publish_nothing(base: str, root: Path, dest: str, tmp_path: Path) -> None:
+    from reefdask.acquire.copy import CopyItem, copy_one
+    from reefdask.acquire.inventory import build_inventory
+    from reefdask.io.store import is_temporary, open_store
+
+    good = quad_bytes(tmp_path, "L15-0525E-1122N")
+    for name in ("cut.tif", "flipped.tif"):
+        (root / name).write_bytes(good)
+    (root / "corrupt.tif").write_bytes(good[: len(good) // 2])  # a truncated GeoTIFF, served intact
+    Handler.cut_first, Handler.corrupt_first = {"/cut.tif"}, {"/flipped.tif"}
+    names = ("cut.tif", "flipped.tif", "corrupt.tif")
+    outs = {n: copy_one(CopyItem(f"{base}/{n}", f"{dest}/{n}"), retries=0, backoff=0) for n in names}
+    assert {n: o.status for n, o in outs.items()} == dict.fromkeys(names, "failed"), outs
+    assert "not a readable raster" in outs["corrupt.tif"].reason
+    store = open_store(dest)
+    assert store.list() == [] and not [p for p in store.fs.find(store.url_for()) if is_temporary(p)]
+    try:  # `reefdask inventory` finds no quad where every copy failed
+        quads = len(build_inventory(dest).records)
+    except FileNotFoundError:  # a bucket prefix with no object does not exist
+        quads = 0
+    assert quads == 0
+    outs = {n: copy_one(CopyItem(f"{base}/{n}", f"{dest}/{n}"), retries=0) for n in names}
+    assert [n for n, o in outs.items() if o.status == "copied"] == ["cut.tif", "flipped.tif"]
+    assert [k for k in store.list() if k.endswith(".tif")] == ["cut.tif", "flipped.tif"]
+    assert store.read("cut.tif") == good
+
+
+def test_failed_downloads_are_never_published_on_disk(http_source: tuple[str, Path], tmp_path: Path) -> None:
+    base, root = http_source
+    _failed_copies_publish_nothing(base, root, str(tmp_path / "raw"), tmp_path)
+
+
+@pytest.mark.gcs
+def test_failed_uploads_are_never_published_in_a_bucket(
+    http_source: tuple[str, Path], gcs_bucket: str, tmp_path: Path
+) -> None:
+    """The defect: ``with fs.open(path, "wb")`` committed a cut stream or a checksum mismatch."""
+    base, root = http_source
+    _failed_copies_publish_nothing(base, root, f"{gcs_bucket}/raw", tmp_path)

@@ -1,9 +1,10 @@
 """Publishing local files atomically, and claims that keep concurrent runs apart.
 
 * :func:`part_path` names a temporary file *in the destination folder*
-  (``.<name>.part-<host>-<pid>-<hex>``), so the final :func:`os.replace` is an atomic
-  rename on the same file system and nothing ever appears under the final name before
-  it is complete and verified.
+  (``.<name>.part-<host>-<pid>-<hex>``, :func:`reefdask.io.store.temp_name`), and
+  :func:`publish` renames it into place with the store's publication
+  (:meth:`reefdask.io.store_local.LocalStore.publish_file`): nothing ever appears under
+  the final name before it is complete and verified.
 * :func:`remove_stale_parts` deletes temporary files left by killed runs: those of a
   dead process on this host, and any older than ``max_age`` seconds.
 * :class:`Claim` is an ``O_EXCL`` claim file beside an output: a second run that finds a
@@ -23,20 +24,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import time
-import uuid
 from pathlib import Path
+
+from reefdask.io.store import HOST, is_stale_temporary, temp_name
+from reefdask.io.store_local import LocalStore
 
 __all__ = ["part_path", "publish", "remove_stale_parts", "Claim"]
 
-_HOST = socket.gethostname().replace("-", "_")
+_HOST = HOST
 
 
 def part_path(final: str | Path) -> Path:
     """A unique temporary name beside ``final`` (same folder, so rename is atomic)."""
     final = Path(final)
-    return final.with_name(f".{final.name}.part-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    return final.with_name(temp_name(final.name))
 
 
 def publish(part: str | Path, final: str | Path, *, fsync: bool = True) -> None:
@@ -45,13 +47,8 @@ def publish(part: str | Path, final: str | Path, *, fsync: bool = True) -> None:
     The rename alone makes a killed process harmless; ``fsync`` also survives a machine
     crash (power loss), at the price of waiting for the disk.
     """
-    if fsync:
-        fd = os.open(part, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    os.replace(part, final)
+    final = Path(final)
+    LocalStore(final.parent, fsync=fsync).publish_file(final.name, os.fspath(part), move=True)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -76,9 +73,8 @@ def remove_stale_parts(final: str | Path, max_age: float = 86400.0) -> int:
         return 0
     for p in final.parent.glob(f".{final.name}.part-*"):
         try:
-            host, pid, _ = p.name.rsplit(".part-", 1)[1].rsplit("-", 2)
-            stale = _owner_dead(host, int(pid)) or time.time() - p.stat().st_mtime > max_age
-        except (ValueError, OSError):
+            stale = is_stale_temporary(p.name, p.stat().st_mtime, max_age)
+        except OSError:
             continue
         if stale:
             with contextlib.suppress(FileNotFoundError):

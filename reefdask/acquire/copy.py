@@ -4,15 +4,18 @@
 missing or differs (size, then the source's own checksum recomputed on the copy), and
 publishes it under its final name only when complete and verified:
 
-* local destinations are written to a temporary name in the destination folder and
-  renamed into place (:mod:`reefdask.acquire.atomic`); object stores publish an upload
-  only when it completes;
+* every copy goes through the destination store's :meth:`~reefdask.io.store.Store.publish`
+  with the verification below as its ``check``: locally a temporary file beside the
+  destination renamed into place, on a bucket a verified upload to a temporary key copied
+  into place. A source that cuts the connection or a failed check never leaves an object
+  under the final name (fsspec's ``with fs.open(path, "wb")`` committed it on ``__exit__``);
 * the bytes are hashed while they stream, with the algorithm of the source's checksum
   (crc32c or md5), and compared with it; without a source checksum (a plain HTTP
   server) the size is compared;
-* ``.tif`` files are opened with rasterio before publication when ``verify_rasters``,
-  and their first and last pixels read (a truncated GeoTIFF opens but fails there):
-  a corrupt object is reported, never published;
+* ``.tif`` files are opened with rasterio before publication when ``verify_rasters``
+  (on the complete local temporary copy, for buckets too), and their first and last
+  pixels read (a truncated GeoTIFF opens but fails there): a corrupt object is
+  reported, never published;
 * a verified local copy gets a small record beside it (``.<name>.verified.json``: size,
   mtime, checksum), so a rerun on a complete destination does not re-read every byte;
   a file changed since (other size or mtime) is hashed again; ``trust_cache=False``
@@ -26,16 +29,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from reefdask.acquire.atomic import part_path, publish, remove_stale_parts
+from reefdask.acquire.atomic import remove_stale_parts
 from reefdask.acquire.checksum import Hasher, file_checksum, remote_checksum
-from reefdask.io.storage import filesystem, is_local, strip_protocol
+from reefdask.io.storage import filesystem
+from reefdask.io.store import Store, store_for
+from reefdask.io.store_local import LocalStore
 
 __all__ = ["CopyItem", "Outcome", "TransientCopyError", "copy_one", "is_transient", "quick_skip"]
 
@@ -134,9 +138,12 @@ def quick_skip(item: CopyItem) -> Outcome | None:
 
     Costs two small local reads and no request; None means the copy task must look.
     """
-    if item.size is None or item.checksum is None or not is_local(item.dest):
+    if item.size is None or item.checksum is None:
         return None
-    dest = Path(strip_protocol(item.dest))
+    store, key = store_for(item.dest)
+    if not store.local:
+        return None
+    dest = Path(store.url_for(key))
     cached = _cached_checksum(dest)
     try:
         if cached is None or cached != item.checksum or dest.stat().st_size != item.size:
@@ -155,9 +162,14 @@ def _source_facts(item: CopyItem) -> tuple[int | None, tuple[str, str] | None]:
         raise IsADirectoryError(f"{item.source} is a folder; list it with `url` + `pattern` instead")
     size = info.get("size")
     checksum = remote_checksum(info)
-    if checksum is None and is_local(item.source):
+    if checksum is None and _is_local_fs(fs):
         checksum = ("crc32c" if _crc_ok() else "md5", "")  # computed on both sides below
     return (int(size) if size is not None else None), checksum
+
+
+def _is_local_fs(fs: Any) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return protocol in ("file", "local")
 
 
 def _crc_ok() -> bool:
@@ -168,8 +180,10 @@ def _crc_ok() -> bool:
 
 def _expected_checksum(item: CopyItem, checksum: tuple[str, str] | None) -> tuple[str, str] | None:
     """Fill in a local source's checksum (computed, with the same algorithm as the copy)."""
-    if checksum is not None and not checksum[1] and is_local(item.source):
-        return checksum[0], file_checksum(strip_protocol(item.source), checksum[0])
+    if checksum is not None and not checksum[1]:
+        fs, path = filesystem(item.source, item.storage_options)
+        if _is_local_fs(fs):
+            return checksum[0], file_checksum(path, checksum[0])
     return checksum
 
 
@@ -193,18 +207,21 @@ def _remember(dest: Path, checksum: tuple[str, str]) -> None:
     """Record a verified checksum with the file's size and mtime (``.<name>.verified.json``)."""
     st = dest.stat()
     rec = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "algorithm": checksum[0], "checksum": checksum[1]}
-    tmp = part_path(_cache_path(dest))
     with contextlib.suppress(OSError):  # only a cache (no fsync): never fail a copy over it
-        tmp.write_text(json.dumps(rec))
-        os.replace(tmp, _cache_path(dest))
+        LocalStore(dest.parent, fsync=False).publish(_cache_path(dest).name, json.dumps(rec).encode())
 
 
 def _dest_matches(
-    item: CopyItem, size: int | None, checksum: tuple[str, str] | None, trust_cache: bool = True
+    item: CopyItem,
+    store: Store,
+    key: str,
+    size: int | None,
+    checksum: tuple[str, str] | None,
+    trust_cache: bool = True,
 ) -> str | None:
     """How the existing destination was found equal to the source, or None if it is not."""
-    if is_local(item.dest):
-        dest = Path(strip_protocol(item.dest))
+    if store.local:
+        dest = Path(store.url_for(key))
         if not dest.is_file() or (size is not None and dest.stat().st_size != size):
             return None
         if checksum is None:
@@ -215,7 +232,7 @@ def _dest_matches(
             return None
         _remember(dest, checksum)
         return checksum[0]
-    fs, path = filesystem(item.dest)
+    fs, path = store.fs, store.url_for(key)
     fs.invalidate_cache(path)  # another run (or process) may have written it since a listing
     with contextlib.suppress(FileNotFoundError):
         info = fs.info(path)
@@ -231,13 +248,11 @@ def _dest_matches(
 def _copy_once(item: CopyItem, verify_rasters: bool, trust_cache: bool, fsync: bool) -> Outcome:
     size, checksum = _source_facts(item)
     checksum = _expected_checksum(item, checksum)
-    how = _dest_matches(item, size, checksum, trust_cache)
+    store, key = store_for(item.dest, fsync=fsync)
+    how = _dest_matches(item, store, key, size, checksum, trust_cache)
     if how is not None:
         return Outcome(item, "skipped", reason="up to date", verified_by=how)
-    if is_local(item.dest):
-        nbytes = _download_local(item, size, checksum, verify_rasters, fsync)
-    else:
-        nbytes = _upload_remote(item, size, checksum)
+    nbytes = _publish(item, store, key, size, checksum, verify_rasters)
     return Outcome(item, "copied", nbytes=nbytes, verified_by=checksum[0] if checksum else "size")
 
 
@@ -259,52 +274,36 @@ def _chunks(item: CopyItem, size: int | None) -> Iterator[bytes]:
             yield chunk
 
 
-def _stream(item: CopyItem, sink: Any, size: int | None, checksum: tuple[str, str] | None) -> int:
-    hasher = Hasher(checksum[0]) if checksum else None
-    n = 0
-    for chunk in _chunks(item, size):
-        sink.write(chunk)
-        if hasher is not None:
-            hasher.update(chunk)
-        n += len(chunk)
-    if hasher is not None and hasher.value != checksum[1]:  # type: ignore[index]
-        raise TransientCopyError(
-            f"{checksum[0]} of the received bytes {hasher.value} != source {checksum[1]}"  # type: ignore[index]
-        )
-    return n
-
-
-def _download_local(
-    item: CopyItem, size: int | None, checksum: tuple[str, str] | None, verify: bool, fsync: bool
+def _publish(
+    item: CopyItem, store: Store, key: str, size: int | None, checksum: tuple[str, str] | None, verify: bool
 ) -> int:
-    final = Path(strip_protocol(item.dest))
-    final.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_parts(final)
-    part = part_path(final)
-    try:
-        with open(part, "wb") as sink:
-            n = _stream(item, sink, size, checksum)
-        if size is not None and n != size:
-            raise TransientCopyError(f"received {n} bytes, the source has {size}")
-        if verify and final.suffix.lower() in (".tif", ".tiff"):
-            _verify_raster(part, item.source)
-        publish(part, final, fsync=fsync)
-        if checksum is not None:
-            _remember(final, checksum)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(part)
-    return n
+    """Publish the source's bytes under ``key``, verified on the complete temporary copy."""
+    hasher = Hasher(checksum[0]) if checksum else None
+    received = [0]
 
+    def stream() -> Iterator[bytes]:
+        for chunk in _chunks(item, size):
+            if hasher is not None:
+                hasher.update(chunk)
+            received[0] += len(chunk)
+            yield chunk
 
-def _upload_remote(item: CopyItem, size: int | None, checksum: tuple[str, str] | None) -> int:
-    fs, path = filesystem(item.dest)
-    with fs.open(path, "wb") as sink:  # object stores publish on close
-        n = _stream(item, sink, size, checksum)
-    if size is not None and n != size:
-        fs.rm(path)
-        raise TransientCopyError(f"received {n} bytes, the source has {size}")
-    return n
+    def check(path: str) -> None:
+        if size is not None and received[0] != size:
+            raise TransientCopyError(f"received {received[0]} bytes, the source has {size}")
+        if hasher is not None and checksum is not None and hasher.value != checksum[1]:
+            raise TransientCopyError(
+                f"{checksum[0]} of the received bytes {hasher.value} != source {checksum[1]}"
+            )
+        if verify and key.lower().endswith((".tif", ".tiff")):
+            _verify_raster(Path(path), item.source)
+
+    if store.local:
+        remove_stale_parts(store.url_for(key))
+    store.publish(key, stream(), check=check)
+    if store.local and checksum is not None:
+        _remember(Path(store.url_for(key)), checksum)
+    return received[0]
 
 
 def _verify_raster(path: Path, source: str) -> None:

@@ -28,12 +28,12 @@ import json
 import posixpath
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from reefdask.core.grid import Quad
 from reefdask.errors import ConfigError, InputNotFoundError, QuadIdError
-from reefdask.io.storage import filesystem, is_local, write_bytes_atomic
+from reefdask.io.storage import filesystem
+from reefdask.io.store import is_temporary, open_store, store_for
 
 __all__ = ["QuadRecord", "Inventory", "build_inventory", "load_inventory"]
 
@@ -144,10 +144,9 @@ class Inventory:
             frame.to_csv(buf, index=False)
         else:
             raise ConfigError(f"Inventory file {url!r} must end in .parquet or .csv; rename it.")
-        if is_local(url):
-            Path(url).parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(url, buf.getvalue())
-        write_bytes_atomic(f"{url}.summary.json", json.dumps(self.summary(), indent=2).encode())
+        store, key = store_for(url)
+        store.publish(key, buf.getvalue())
+        store.publish(f"{key}.summary.json", json.dumps(self.summary(), indent=2).encode())
         return url
 
 
@@ -155,17 +154,18 @@ def build_inventory(
     url: str, *, pattern: str = "**/*.tif", storage_options: dict[str, Any] | None = None
 ) -> Inventory:
     """List ``pattern`` under ``url`` (local, ``gs://``, any listable fsspec URL) into an inventory."""
-    fs, root = filesystem(url, storage_options)
-    root = root.rstrip("/")
+    store = open_store(url, storage_options)
+    fs, root = store.fs, store.fs._strip_protocol(store.url_for()).rstrip("/")
     fs.invalidate_cache(root)
-    if not fs.exists(root):
+    if not store.exists(""):
         raise InputNotFoundError(f"{url} does not exist; check the prefix (and credentials for buckets).")
     found = fs.glob(posixpath.join(root, pattern), detail=True)
-    prefix = "" if is_local(url) else url.split("://", 1)[0] + "://"
-    paths = {
-        f"{prefix}{p}": info.get("size") for p, info in found.items() if info.get("type", "file") == "file"
+    paths = {  # published objects only: temporaries are never quads
+        store.url_for(p[len(root) + 1 :]): info.get("size")
+        for p, info in found.items()
+        if info.get("type", "file") == "file" and not is_temporary(p)
     }
-    return Inventory.from_paths(paths, root=f"{prefix}{root}")
+    return Inventory.from_paths(paths, root=store.url_for())
 
 
 def load_inventory(url: str, storage_options: dict[str, Any] | None = None) -> Inventory:
