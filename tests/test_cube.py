@@ -68,8 +68,10 @@ def test_ingest_layout_metadata_and_plain_xarray(tmp_path: Path) -> None:
     src = open_imagery(tmp_path / "imagery" / "belize" / f"{sid}.tif")
     assert plain.imagery.rio.transform().almost_equals(src.rio.transform())
     attrs = plain.attrs
-    assert attrs[STATUS_KEY] == "complete" and attrs["reefdask_version"] == __version__
-    assert attrs["reefdask_source"].endswith(f"{sid}.tif") and attrs["reefdask_completed"]
+    assert STATUS_KEY not in attrs and attrs["reefdask_version"] == __version__  # the record marks completion
+    assert attrs["reefdask_source"].endswith(f"{sid}.tif") and attrs["reefdask_scene"] == sid
+    done = json.loads((store / "_ingest" / f"{sid}.done.json").read_bytes())
+    assert done["status"] == "done" and done["info"]["source"].endswith(f"{sid}.tif")
     assert attrs["band_names"] == ["red", "green", "blue"] and attrs["nodata"] == 0
     assert attrs["transform"] == list(src.rio.transform())[:6]
     array = zarr.open_array(str(store), path=f"{sid}/imagery", mode="r")
@@ -160,15 +162,15 @@ KILLER = textwrap.dedent(
     import reefdask.io.rasters as rio_
 
     sources, store, victim, where = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4]
-    if where == "before-mark":  # every chunk of the victim is written, its mark is not
-        original_mark = ci._mark_complete
+    if where == "before-mark":  # every chunk of the victim is written, its record is not
+        original_mark = ci._scene_written
 
-        def mark(store, sid, opts, written):
+        def mark(sid, written):
             if sid == victim:
                 os.kill(os.getpid(), signal.SIGKILL)
-            return original_mark(store, sid, opts, written)
+            return original_mark(sid, written)
 
-        ci._mark_complete = mark
+        ci._scene_written = mark
     else:  # killed in the middle of the victim's data
         original_read = rio_._read_block
         seen = []
@@ -349,3 +351,160 @@ def test_cli_ingest_shows_a_progress_bar(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert re.search(r"ingest .*2/2", result.output), result.output  # the bar's last state, then the summary
     assert "2 written" in result.output.splitlines()[-1]
+
+
+def _scene_pixels(store, sid) -> int:
+    return int(np.count_nonzero(open_cube(store, sid).values))
+
+
+def test_a_second_ingest_leaves_a_scene_being_written_to_its_job(tmp_path: Path, monkeypatch) -> None:
+    """Job B starts while job A is writing scene S: B must neither wipe S nor mark it (the lost-scene bug)."""
+    import threading
+
+    import reefdask.cube.ingestion as ci
+
+    arrays = make_quads(tmp_path / "src", n=4, size=(96, 128))
+    store = tmp_path / "c.zarr"
+    victim = QUADS[1]
+    reached, go = threading.Event(), threading.Event()
+    original = ci._scene_written
+
+    def paused(sid, written):
+        if sid == victim and not go.is_set():
+            reached.set()
+            go.wait(120)
+        return original(sid, written)
+
+    monkeypatch.setattr(ci, "_scene_written", paused)
+    out: dict[str, ci.IngestReport] = {}
+    job_a = threading.Thread(target=lambda: out.setdefault("a", ingest(tmp_path / "src", store, chunk=32,
+                                                                             batch_size=1)))  # fmt: skip
+    job_a.start()
+    assert reached.wait(120)  # every chunk of the victim is written by A, its record is not
+    b = ingest(tmp_path / "src", store, chunk=32, batch_size=1)
+    go.set()
+    job_a.join(120)
+    a = out["a"]
+    assert a.ok and b.ok, (a.failed, b.failed)
+    assert b.held == [victim] and victim not in b.written  # B left the victim to A
+    assert a.written == QUADS[:2] and sorted(b.written) == QUADS[2:]  # every scene written once
+    assert sorted(a.skipped) == QUADS[2:]  # A found B's scenes finished when it came to them
+    assert list_scenes(store) == QUADS
+    assert_cube_equals(store, arrays)
+    assert _scene_pixels(store, victim) == np.count_nonzero(expected_rgb(arrays[victim]))
+
+
+@pytest.mark.parametrize("how", ["threads", "processes"])
+def test_two_concurrent_ingests_into_one_cube(tmp_path: Path, how: str) -> None:
+    """Two plain concurrent runs: no OSError, every scene complete with its pixels, each written once."""
+    import threading
+
+    arrays = make_quads(tmp_path / "src", n=4, size=(128, 160))
+    store = tmp_path / "c.zarr"
+    if how == "threads":
+        barrier = threading.Barrier(2)
+        reports: list = []
+
+        def job() -> None:
+            barrier.wait()
+            reports.append(ingest(tmp_path / "src", store, chunk=32, batch_size=1).to_dict())
+
+        threads = [threading.Thread(target=job) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+    else:
+        code = (
+            "import json, sys; from reefdask.cube import ingest; "
+            "print(json.dumps(ingest(sys.argv[1], sys.argv[2], chunk=32, batch_size=1).to_dict()))"
+        )
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "src"), str(store)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            for _ in range(2)
+        ]  # fmt: skip
+        reports = []
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=300)
+            assert p.returncode == 0, stderr[-3000:]
+            reports.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert len(reports) == 2 and all(not r["failed"] for r in reports), reports
+    written = [sid for r in reports for sid in r["written"]]
+    assert sorted(written) == QUADS  # each scene written by exactly one job
+    for r in reports:
+        assert set(r["written"]) | set(r["skipped"]) | set(r["held"]) == set(QUADS)
+    assert list_scenes(store) == QUADS
+    assert_cube_equals(store, arrays)
+
+
+FROZEN = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    import reefdask.cube.ingestion as ci
+
+    ci.CLAIM_TTL = 1.0
+    original = ci._scene_written
+
+    def freeze(sid, written):  # the whole process stops (its claim renewals too), as a hung host would
+        if sid == sys.argv[3]:
+            os.kill(os.getpid(), signal.SIGSTOP)
+        return original(sid, written)
+
+    ci._scene_written = freeze
+    print(json.dumps(ci.ingest(sys.argv[1], sys.argv[2], chunk=32, batch_size=1).to_dict()))
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_frozen_job_whose_claim_was_taken_over_records_nothing(tmp_path: Path) -> None:
+    """Fencing: A freezes past its claim ttl; B takes the scene over; A, thawed, records nothing."""
+    import signal
+    import time
+
+    arrays = make_quads(tmp_path / "src", n=2, size=(64, 96))
+    store = tmp_path / "c.zarr"
+    victim = QUADS[0]
+    script = tmp_path / "frozen.py"
+    script.write_text(FROZEN)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "src"), str(store), victim],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    try:
+        _, status = os.waitpid(proc.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), "the job ended before it froze"
+        time.sleep(2.0)  # past A's 1 s ttl: its claim is free for the taking
+        b = ingest(tmp_path / "src", store, chunk=32, batch_size=1)
+        assert b.ok and sorted(b.written) == QUADS[:2]
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    stdout, _ = proc.communicate(timeout=300)
+    a = json.loads(stdout.strip().splitlines()[-1])
+    assert "taken over" in a["failed"][victim] and a["written"] == []
+    done = json.loads((store / "_ingest" / f"{victim}.done.json").read_bytes())
+    assert done["pid"] != proc.pid  # the record is B's
+    assert list_scenes(store) == QUADS[:2]
+    assert_cube_equals(store, arrays)
+
+
+def test_cubes_written_before_the_work_layer_still_read(tmp_path: Path) -> None:
+    """Old cubes marked completion in the scene attribute ``reefdask_status``: they still read and resume."""
+    import shutil
+
+    arrays = make_quads(tmp_path / "src", n=2)
+    store = tmp_path / "c.zarr"
+    ingest(tmp_path / "src", store, chunk=32)
+    shutil.rmtree(store / "_ingest")  # as an old ingest left it: no records, status attributes
+    zarr.open_group(str(store), path=QUADS[0], mode="r+").attrs[STATUS_KEY] = "complete"
+    zarr.open_group(str(store), path=QUADS[1], mode="r+").attrs[STATUS_KEY] = "writing"
+    assert list_scenes(store) == [QUADS[0]]
+    np.testing.assert_array_equal(open_cube(store, QUADS[0]).values, expected_rgb(arrays[QUADS[0]]))
+    np.testing.assert_array_equal(open_imagery(f"{store}/{QUADS[0]}").values, expected_rgb(arrays[QUADS[0]]))
+    with pytest.raises(StoreError, match="incomplete"):
+        open_cube(store, QUADS[1])
+    report = ingest(tmp_path / "src", store, chunk=32)
+    assert report.skipped == [QUADS[0]] and report.written == [QUADS[1]] and report.resumed == [QUADS[1]]
+    assert list_scenes(store) == QUADS[:2]
+    assert_cube_equals(store, arrays)

@@ -1,14 +1,20 @@
 """Ingest rasters into a Zarr v3 cube: parallel with Dask, chunk by chunk, resumable.
 
-The layout and the completion protocol are described in :mod:`reefdask.cube`.
-A run plans first (scene ids, what is complete already, compatibility of bands,
-dtype and CRS across the cube), writes each scene's template, then computes, in
-batches, one graph per batch in which each scene's ``complete`` mark depends on every
-chunk write of that scene. Memory per task is one chunk of all bands: nothing
-scene-sized is ever held.
+The layout is described in :mod:`reefdask.cube.store`. Each scene is a unit of
+:mod:`reefdask.work`: a run plans first (scene ids, what is complete already from one
+listing of the records, compatibility of bands, dtype and CRS across the cube), then,
+batch by batch, **claims** each scene (a scene another live job holds is left to it and
+reported in :attr:`IngestReport.held`), writes the claimed scenes' templates and
+computes one graph per batch in which each scene's last task depends on every chunk
+write of that scene. When it returns, the scene is **recorded** done through its claim
+(renewed in the background meanwhile; a job whose claim was taken over after it stalled
+records nothing). A template is rewritten (``mode="w"``) only by the job holding the
+scene's claim, so no job deletes another live job's data, and concurrent ingests into
+one cube write every scene once. Memory per task is one chunk of all bands.
 
-A source that is missing or unreadable does not stop the run: it is recorded in
-:attr:`IngestReport.failed` with its reason, and its scene stays incomplete.
+A source that is missing or unreadable does not stop the run: it is recorded as a
+failure with its class and reason (and in :attr:`IngestReport.failed`), its scene stays
+incomplete, and the next run retries it.
 """
 
 from __future__ import annotations
@@ -24,20 +30,23 @@ from typing import Any
 import dask
 import numpy as np
 import xarray as xr
-import zarr
-from rasterio.crs import CRS
 
 from reefdask import __version__
-from reefdask.cube.store import CUBE_KEY, STATUS_KEY, list_scenes, scene_id
-from reefdask.errors import ConfigError, IncompatibleScenesError, ReefdaskError
+from reefdask.cube.scenes import INGEST_PREFIX, scene_work
+from reefdask.cube.sources import check_compatible, expand_sources, zarr_options
+from reefdask.cube.store import SCENE_KEY, list_scenes, scene_id
+from reefdask.errors import ConfigError, ReefdaskError
 from reefdask.io.rasters import open_imagery
-from reefdask.io.storage import filesystem, is_local, storage_options_for, strip_protocol
+from reefdask.io.storage import strip_protocol
+from reefdask.io.store import open_store
+from reefdask.work import Claim, ClaimLostError, Listing, Work, keep
 
 __all__ = ["IngestReport", "ingest", "expand_sources", "COMPRESSIONS"]
 
 #: Zarr codecs by name; ``deflate`` is zlib's DEFLATE, as GeoTIFF's
 COMPRESSIONS = ("zstd", "deflate", "none")
-_RASTER_EXT = (".tif", ".tiff", ".vrt")
+#: seconds a scene's claim lasts without renewal (renewed every third of it while the scene is written)
+CLAIM_TTL = 1800.0
 
 
 @dataclass
@@ -51,6 +60,8 @@ class IngestReport:
     duplicates: dict[str, str] = field(default_factory=dict)
     #: scenes found half-written (an interrupted run) and redone by this run
     resumed: list[str] = field(default_factory=list)
+    #: scenes another live job was writing (claimed): left to it
+    held: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     bytes_written: int = 0
     seconds: float = 0.0
@@ -69,6 +80,7 @@ class IngestReport:
             "failed": dict(self.failed),
             "duplicates": dict(self.duplicates),
             "resumed": list(self.resumed),
+            "held": list(self.held),
             "sources": dict(self.sources),
             "bytes_written": self.bytes_written,
             "seconds": round(self.seconds, 3),
@@ -85,32 +97,11 @@ class IngestReport:
             f"{self.store}: {len(self.written)} written, {len(self.skipped)} already complete, "
             f"{len(self.failed)} failed"
             + (f" ({len(self.resumed)} resumed after an interruption)" if self.resumed else "")
+            + (f", {len(self.held)} being written by another job" if self.held else "")
         ]
         lines += [f"  failed {k}: {v}" for k, v in self.failed.items()]
         lines += [f"  duplicate {k} (same scene as {v})" for k, v in self.duplicates.items()]
         return "\n".join(lines)
-
-
-def expand_sources(sources: Any, storage_options: dict[str, Any] | None = None) -> list[str]:
-    """Sources as a list of URLs: glob patterns and folders (of .tif/.tiff/.vrt) expanded."""
-    items = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
-    out: list[str] = []
-    for item in (os.fspath(i) for i in items):
-        fs, path = filesystem(item, storage_options)
-        proto = "" if is_local(item) else item.split("://", 1)[0] + "://"
-        if any(c in item for c in "*?["):
-            found = sorted(fs.glob(path))
-            if not found:
-                raise ConfigError(f"No file matches {item!r}; check the pattern.")
-            out += [proto + p if proto and "://" not in p else p for p in found]
-        elif fs.isdir(path) and not fs.exists(f"{path.rstrip('/')}/zarr.json"):
-            found = sorted(p for p in fs.find(path) if p.lower().endswith(_RASTER_EXT))
-            if not found:
-                raise ConfigError(f"{item} holds no .tif/.tiff/.vrt file; point to the imagery files.")
-            out += [proto + p if proto and "://" not in p else p for p in found]
-        else:
-            out.append(item)
-    return out
 
 
 def ingest(
@@ -166,6 +157,9 @@ def ingest(
     if compression not in COMPRESSIONS:
         raise ConfigError(f"compression={compression!r} is not one of {COMPRESSIONS}.")
     report = IngestReport(store=store)
+    work = scene_work(open_store(store, storage_options), ttl=CLAIM_TTL)
+    work.store.remove_stale(f"{INGEST_PREFIX}/")
+    listing = work.records.scan()  # older records, replaced when a scene is recorded again
     complete = set(list_scenes(store, storage_options=storage_options))
     partial = set(list_scenes(store, complete_only=False, storage_options=storage_options)) - complete
     todo: dict[str, xr.DataArray] = {}
@@ -184,53 +178,39 @@ def ingest(
             report.failed[sid] = str(err)
     tick = _once(progress, len(todo))
     if todo:
-        _check_compatible(todo, store, storage_options)
+        check_compatible(todo, store, storage_options)
         names = list(todo)
         for i in range(0, len(names), max(1, batch_size)):
             batch = {n: todo[n] for n in names[i : i + batch_size]}
-            _run_batch(batch, store, int(chunk), compression, client, storage_options, report, tick)
+            claims = _claim(batch, work, overwrite, report, tick)
+            with keep(list(claims.values())):  # renewed while the batch computes
+                _run_batch(batch, claims, (work, listing), store, int(chunk), compression, client,
+                           storage_options, report, tick)  # fmt: skip
+    order = {sid: k for k, sid in enumerate(report.sources)}
+    report.written.sort(key=order.__getitem__)
     report.resumed = [sid for sid in report.written if sid in partial]
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _signature(da: xr.DataArray) -> dict[str, Any]:
-    return {
-        "format": 1,
-        "band_names": [str(n) for n in da.attrs["band_names"]],
-        "dtype": str(da.dtype),
-        "crs_wkt": da.rio.crs.to_wkt(),
-    }
-
-
-def _check_compatible(todo: dict[str, xr.DataArray], store: str, opts: dict[str, Any] | None) -> None:
-    """Refuse, before writing anything, scenes that disagree with each other or with the cube."""
-    root = zarr.open_group(store, mode="a", storage_options=_zopts(store, opts))
-    reference = root.attrs.get(CUBE_KEY)
-    ref_name = f"the cube {store}"
-    if not reference:
-        first = next(iter(todo))
-        reference, ref_name = _signature(todo[first]), f"scene {first}"
-    for sid, da in todo.items():
-        sig = _signature(da)
-        for key, what in (("band_names", "bands"), ("dtype", "data type")):
-            if sig[key] != reference[key]:
-                raise IncompatibleScenesError(
-                    f"Scene {sid} ({da.attrs['source']}) has {what} {sig[key]} but {ref_name} has "
-                    f"{reference[key]}; select matching bands (open_imagery bands=) or ingest it into "
-                    "another store."
-                )
-        if CRS.from_wkt(sig["crs_wkt"]) != CRS.from_wkt(reference["crs_wkt"]):
-            raise IncompatibleScenesError(
-                f"Scene {sid} ({da.attrs['source']}) is in {da.rio.crs} but {ref_name} is in "
-                f"{CRS.from_wkt(reference['crs_wkt'])}; reproject it first or use another store."
-            )
-    if CUBE_KEY not in root.attrs:
-        root.attrs[CUBE_KEY] = reference
-
-
-def _zopts(store: str, opts: dict[str, Any] | None) -> dict[str, Any] | None:
-    return (storage_options_for(store, opts) or None) if "://" in store else None
+def _claim(
+    batch: dict[str, xr.DataArray],
+    work: Work,
+    overwrite: bool,
+    report: IngestReport,
+    tick: Callable[[str], None],
+) -> dict[str, Claim]:
+    """Claim each scene of ``batch``; those held by another job, or finished meanwhile, are reported."""
+    claims: dict[str, Claim] = {}
+    for sid in list(batch):
+        claim = work.claim(sid, overwrite=overwrite)
+        if isinstance(claim, str):
+            (report.held if claim == "held" else report.skipped).append(sid)
+            del batch[sid]
+            tick(sid)
+        else:
+            claims[sid] = claim
+    return claims
 
 
 def _now() -> str:
@@ -238,7 +218,7 @@ def _now() -> str:
 
 
 def _template(da: xr.DataArray, sid: str, store: str, chunk: int, compression: str, opts: Any) -> Any:
-    """Write the scene's metadata and coordinates (status ``writing``); return the data write."""
+    """Write the scene's metadata and coordinates (under its claim); return the data write."""
     from zarr.codecs import GzipCodec, ZstdCodec
 
     codecs = {"zstd": [ZstdCodec(level=3)], "deflate": [GzipCodec(level=6)], "none": []}[compression]
@@ -250,8 +230,7 @@ def _template(da: xr.DataArray, sid: str, store: str, chunk: int, compression: s
     image.encoding = {"coordinates": "spatial_ref"}
     ds = image.to_dataset(name="imagery")
     ds.attrs = {
-        STATUS_KEY: "writing",
-        "reefdask_scene": sid,
+        SCENE_KEY: sid,
         "reefdask_source": da.attrs["source"],
         "reefdask_version": __version__,
         "reefdask_started": _now(),
@@ -270,7 +249,7 @@ def _template(da: xr.DataArray, sid: str, store: str, chunk: int, compression: s
         consolidated=False,
         compute=False,
         encoding=encoding,
-        storage_options=_zopts(store, opts),
+        storage_options=zarr_options(store, opts),
     )
 
 
@@ -288,10 +267,8 @@ def _once(progress: Callable[[str | None, int], None] | None, total: int) -> Cal
     return tick
 
 
-def _mark_complete(store: str, sid: str, opts: Any, _written: Any) -> str:
-    """Last write of a scene: runs only after every chunk write of the scene returned."""
-    group = zarr.open_group(store, path=sid, mode="r+", storage_options=opts)
-    group.attrs.update({STATUS_KEY: "complete", "reefdask_completed": _now()})
+def _scene_written(sid: str, _written: Any) -> str:
+    """A scene's last task: runs only after every chunk write of the scene returned."""
     return sid
 
 
@@ -308,6 +285,8 @@ def _active_client(client: Any) -> Any:
 
 def _run_batch(
     batch: dict[str, xr.DataArray],
+    claims: dict[str, Claim],
+    records: tuple[Work, Listing],
     store: str,
     chunk: int,
     compression: str,
@@ -316,58 +295,63 @@ def _run_batch(
     report: IngestReport,
     tick: Callable[[str], None] = lambda sid: None,
 ) -> None:
-    zopts = _zopts(store, opts)
+    work, listing = records
+    finished: set[str] = set()
+
+    def record(sid: str, exc: BaseException | None) -> None:
+        """Record the scene's outcome through its claim, as soon as it is known."""
+        finished.add(sid)
+        tick(sid)
+        da, claim = batch[sid], claims[sid]
+        nbytes = int(np.prod(da.shape)) * da.dtype.itemsize
+        status = "failed"
+        try:
+            outcome = exc if exc is not None else {"bytes": nbytes, "source": da.attrs["source"]}
+            status = work.record(claim, outcome, listing)
+        except ClaimLostError as lost:
+            report.failed[sid] = str(lost)
+            return
+        finally:
+            work.finish(claim, status)
+        if exc is None:
+            report.written.append(sid)
+            report.bytes_written += nbytes
+        else:
+            report.failed[sid] = str(exc)
+
     marks = {}
     for sid, da in batch.items():
         try:
             write = _template(da, sid, store, chunk, compression, opts)
         except ReefdaskError as err:
-            report.failed[sid] = str(err)
-            tick(sid)
+            record(sid, err)
             continue
-        mark = dask.delayed(_mark_complete, pure=False)
-        marks[sid] = mark(
-            store, sid, zopts, write, dask_key_name=f"ingest-complete-{sid}-{uuid.uuid4().hex[:8]}"
-        )
+        last = dask.delayed(_scene_written, pure=False)
+        marks[sid] = last(sid, write, dask_key_name=f"ingest-complete-{sid}-{uuid.uuid4().hex[:8]}")
     client = _active_client(client)
-    outcomes: dict[str, BaseException | None] = {}
     if client is not None:
         from distributed import as_completed
 
         futures = dict(zip(client.compute(list(marks.values())), marks, strict=True))
         for fut in as_completed(futures):
-            outcomes[futures[fut]] = fut.exception()
-            tick(futures[fut])
-        outcomes = {sid: outcomes[sid] for sid in marks}  # report in submission order
-    else:
-        from dask.callbacks import Callback
+            record(futures[fut], fut.exception())
+        return
+    from dask.callbacks import Callback
 
-        def _posttask(key: Any, sid: Any, *_: Any) -> None:  # a scene's last task returns its id
-            if str(key).startswith("ingest-complete-"):
-                tick(sid)
+    def _posttask(key: Any, sid: Any, *_: Any) -> None:  # a scene's last task returns its id
+        if str(key).startswith("ingest-complete-"):
+            record(sid, None)
 
-        try:
-            with Callback(posttask=_posttask):
-                dask.compute(*marks.values(), scheduler="threads")
-            outcomes = dict.fromkeys(marks)
-        except Exception:  # a bad scene: redo the unfinished ones scene by scene to isolate it
-            done = set(list_scenes(store, storage_options=opts))
-            for sid, mark in marks.items():
-                if sid in done:
-                    outcomes[sid] = None
-                    continue
-                try:
-                    dask.compute(mark, scheduler="threads")
-                    outcomes[sid] = None
-                except Exception as err:
-                    outcomes[sid] = err
-    for sid, exc in outcomes.items():
-        tick(sid)
-        if exc is None:
-            report.written.append(sid)
-            da = batch[sid]
-            report.bytes_written += int(np.prod(da.shape)) * da.dtype.itemsize
-        elif isinstance(exc, ReefdaskError | OSError):
-            report.failed[sid] = str(exc)
-        else:
-            raise exc
+    try:
+        with Callback(posttask=_posttask):
+            dask.compute(*marks.values(), scheduler="threads")
+    except Exception:  # a bad scene: redo the unfinished ones scene by scene to isolate it
+        for sid, mark in marks.items():
+            if sid in finished:
+                continue
+            try:
+                dask.compute(mark, scheduler="threads")
+            except Exception as err:
+                record(sid, err)
+            else:
+                record(sid, None)

@@ -3,17 +3,20 @@
 Layout of a cube store (any fsspec URL)::
 
     STORE/zarr.json                 root group; attrs["reefdask_cube"]: bands, dtype, CRS
-    STORE/<scene>/zarr.json         group attrs: provenance + ``reefdask_status``
+    STORE/<scene>/zarr.json         group attrs: provenance (``reefdask_scene``, source, ...)
     STORE/<scene>/imagery           (band, y, x) array, chunks (all bands, chunk, chunk)
     STORE/<scene>/{band,y,x,spatial_ref}   coordinates (CRS + transform, rioxarray style)
+    STORE/_ingest/<scene>.done.json completion records of the work layer (:mod:`.scenes`)
+    STORE/_ingest/_claims/<scene>   the claim of the job writing the scene
 
 A scene id is the quad id when the file is named after one (``L15-0123E-0456N.tif``),
-else the file's stem. Each scene is written in two steps: the template (metadata,
-coordinates, ``reefdask_status = "writing"``), then the data, chunk by chunk, with
-Dask. Only after every chunk of a scene is stored does a task that depends on all of
-them set ``reefdask_status = "complete"`` (the last write of the scene). A run that
-is killed leaves at worst a scene marked ``writing``: the next run redoes exactly
-those and skips the complete ones, and :func:`open_cube` refuses them.
+else the file's stem. Each scene is a unit of work (:mod:`reefdask.work`): a job claims
+it, writes the template (metadata, coordinates), then the data, chunk by chunk, with
+Dask, and records it done only after every chunk of the scene is stored (through its
+claim: a job that lost its claim records nothing). A run that is killed leaves at worst
+a scene without a record: the next run redoes exactly those and skips the complete
+ones, and :func:`open_cube` refuses them. Cubes written before the work layer (scene
+attribute ``reefdask_status = "complete"``) still read.
 
 Every scene opens with plain xarray::
 
@@ -29,12 +32,15 @@ import xarray as xr
 import zarr
 
 from reefdask.core.grid import Quad
+from reefdask.cube.scenes import LEGACY_STATUS_KEY, done_scenes, is_complete, status_of
 from reefdask.errors import ConfigError, StoreError
 from reefdask.io.storage import storage_options_for
+from reefdask.io.store import open_store
 from reefdask.io.zarr_imagery import open_zarr_group, register_zarr_layout, zarr_attrs
 
 __all__ = [
     "CUBE_KEY",
+    "SCENE_KEY",
     "STATUS_KEY",
     "cube_attrs",
     "list_scenes",
@@ -45,8 +51,10 @@ __all__ = [
 
 #: root-group attribute describing the cube (bands, dtype, CRS all scenes share)
 CUBE_KEY = "reefdask_cube"
-#: scene-group attribute: "writing" while data is written, "complete" once it is durable
-STATUS_KEY = "reefdask_status"
+#: scene-group attribute of cubes written before the work layer ("writing" / "complete"); read only
+STATUS_KEY = LEGACY_STATUS_KEY
+#: scene-group attribute naming the scene (marks a group as a cube scene)
+SCENE_KEY = "reefdask_scene"
 
 
 def scene_id(url: str) -> str:
@@ -99,11 +107,11 @@ def list_scenes(
         root = _root(store, storage_options)
     except FileNotFoundError:
         return []
-    scenes = []
-    for name, group in root.groups():
-        if not complete_only or group.attrs.get(STATUS_KEY) == "complete":
-            scenes.append(name)
-    return sorted(scenes)
+    groups = [(name, group) for name, group in root.groups() if not name.startswith("_")]
+    if not complete_only:
+        return sorted(name for name, _ in groups)
+    done = done_scenes(open_store(store, storage_options))  # one listing of the records
+    return sorted(name for name, group in groups if is_complete(None, name, dict(group.attrs), done))
 
 
 def open_cube(
@@ -132,11 +140,12 @@ def open_cube(
     root = _root(store, storage_options)
     if scene not in root:
         raise ConfigError(f"{store} has no scene {scene!r}; choose one of list_scenes({store!r}).")
-    status = root[scene].attrs.get(STATUS_KEY)
-    if status != "complete":
+    cube = open_store(store, storage_options)
+    attrs = dict(root[scene].attrs)
+    if not is_complete(cube, scene, attrs):
         raise StoreError(
-            f"Scene {scene!r} of {store} is incomplete (status {status!r}: an ingest was interrupted); "
-            "rerun `reefdask ingest` on its source to finish it."
+            f"Scene {scene!r} of {store} is incomplete (status {status_of(cube, scene, attrs)!r}: an ingest "
+            "was interrupted or failed); rerun `reefdask ingest` on its source to finish it."
         )
     return open_zarr_group(store, scene, chunks, bands, storage_options_for(store, storage_options))
 
@@ -164,7 +173,7 @@ def _cube_layout(
     url: str, attrs: dict[str, Any], chunks: Any, bands: Any, opts: dict[str, Any]
 ) -> xr.DataArray | None:
     """A cube scene (``STORE/SCENE``) or a one-scene cube, checked complete; None for other groups."""
-    if STATUS_KEY in attrs:  # a cube scene addressed directly: STORE/SCENE
+    if SCENE_KEY in attrs or STATUS_KEY in attrs:  # a cube scene addressed directly: STORE/SCENE
         parent, scene = url.rstrip("/").rsplit("/", 1)
         return open_cube(parent, scene, chunks=chunks, bands=bands, storage_options=opts)
     if CUBE_KEY in attrs:
