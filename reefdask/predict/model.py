@@ -8,15 +8,17 @@ TensorFlow is imported only here, inside the functions that need it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import tempfile
 import threading
 from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from reefdask.errors import ModelError
-from reefdask.io.storage import filesystem, is_local, strip_protocol
+from reefdask.errors import FingerprintMismatchError, ModelError
+from reefdask.io.store import open_store, store_for
 from reefdask.model.fingerprint import weights_digest
 from reefdask.model.loading import ModelInfo, inspect_model, measure_receptive_field
 
@@ -118,17 +120,51 @@ def load_model(model_url: str, fingerprint: str, storage_options: dict[str, Any]
 
 
 def _local_copy(model_url: str, fingerprint: str, storage_options: dict[str, Any] | None) -> str:
-    if is_local(model_url):
-        return strip_protocol(model_url)
-    fs, path = filesystem(model_url, storage_options)
-    suffix = os.path.splitext(path)[1] or ".keras"
-    local = os.path.join(tempfile.gettempdir(), "reefdask-models", f"{fingerprint}{suffix}")
-    if not os.path.exists(local):
-        os.makedirs(os.path.dirname(local), exist_ok=True)
-        tmp = f"{local}.{os.getpid()}.part"
-        fs.get_file(path, tmp)
-        os.replace(tmp, local)
-    return local
+    """A local path of the model: itself when local, else a verified copy in a private cache.
+
+    The cache (``$TMPDIR/reefdask-models-<uid>/<fingerprint>.keras``, mode 0700, owned by
+    this user) is used only when the copy's weights digest still starts with
+    ``fingerprint``; a planted or damaged file is replaced by a fresh download, which is
+    published only once its digest matches.
+    """
+    store, key = store_for(model_url, storage_options)
+    if store.local:
+        return store.url_for(key)
+    cache = open_store(_model_cache_dir(), shared=False)
+    name = f"{fingerprint}{os.path.splitext(key)[1] or '.keras'}"
+    if _digest_matches(cache.url_for(name), fingerprint):
+        return cache.url_for(name)
+
+    def check(path: str) -> None:
+        if not _digest_matches(path, fingerprint):
+            raise FingerprintMismatchError(
+                f"The model at {model_url} no longer has the weights digest {fingerprint} it was planned "
+                "with; plan the run again (or put the original model back)."
+            )
+
+    with store.fs.open(store.url_for(key), "rb") as src:
+        cache.publish(name, src, check=check)
+    return cache.url_for(name)
+
+
+def _digest_matches(path: str, fingerprint: str) -> bool:
+    try:
+        return len(fingerprint) >= 16 and weights_digest(path).startswith(fingerprint)
+    except (OSError, ValueError):  # missing, or not a readable archive
+        return False
+
+
+def _model_cache_dir() -> str:
+    """``$TMPDIR/reefdask-models-<uid>``, private to this user (or a fresh private folder)."""
+    folder = os.path.join(tempfile.gettempdir(), f"reefdask-models-{os.getuid()}")
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(folder, 0o700)
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():  # someone else's, or a symlink
+        return tempfile.mkdtemp(prefix="reefdask-models-")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        os.chmod(folder, 0o700)
+    return folder
 
 
 class ModelPlugin(WorkerPlugin):
