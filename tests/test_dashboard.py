@@ -2,8 +2,8 @@
 
 A small prediction runs on a one-worker-process LocalCluster opened through the ``local`` profile, with the
 dashboard on a free loopback port. The dashboard's pages must answer HTTP 200, and the tasks the
-scheduler saw must be named after the stage (``predict-<scene>-<row>-<col>``), so the task stream
-and the progress bars group them as ``predict``.
+scheduler saw must be named after the stage and chunk (``("predict-<scene>", row, col)``: the blocks
+of the status graph), so the task stream and the progress bars group them as ``predict``.
 """
 
 from __future__ import annotations
@@ -65,11 +65,11 @@ def test_dashboard_answers_and_tasks_are_named_by_stage(scene_and_model):
 
         prefixes = client.run_on_scheduler(_scheduler_prefixes)
 
-    # the scheduler saw one predict task per chunk, keyed by scene, row and column
-    keys = sorted(str(t["key"]) for t in stream.data if str(t["key"]).startswith("predict-"))
-    expected = sorted(f"predict-L15-0525E-1123N-{r}-{c}" for r in range(3) for c in range(2))
+    # the scheduler saw one predict task per chunk of the status graph, keyed (name, row, column)
+    keys = sorted(t["key"] for t in stream.data if isinstance(t["key"], tuple))
+    expected = sorted(("predict-L15-0525E-1123N", r, c) for r in range(3) for c in range(2))
     assert keys == expected
     assert {key_split(k) for k in keys} == {"predict"}  # the dashboard's group name is the stage
     assert "predict" in prefixes
-    # every prefix of this run is the stage's (no anonymous run_chunk-<hash> groups)
-    assert [p for p in prefixes if "run_chunk" in p or "run-chunk" in p] == []
+    # every prefix of this run is the stage's (no anonymous predict_block-<hash> or blockwise groups)
+    assert [p for p in prefixes if "block" in p or "run_chunk" in p or "run-chunk" in p] == []

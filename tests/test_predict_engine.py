@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reefdask.predict import plan_prediction, predict
-from reefdask.predict.run import build_tasks
+from reefdask.predict.graph import keys_of, status_array
 from reefdask.testing.models import as_imagery, fixed_window, scene_array, tiny_fcn
 
 pytestmark = pytest.mark.tf
@@ -165,8 +165,11 @@ def test_plan_is_readable_and_computes_nothing(fcn):
     from reefdask.io.storage import exists
 
     assert not exists(store)
-    keys = [t.key for t in build_tasks(plan, "run")]
-    assert keys[0] == "predict-test-0-0" and keys[-1] == "predict-test-2-1"
+    status = status_array(plan, "run")  # the chunk grid as a lazy int8 status array: nothing runs
+    assert status.shape == status.numblocks == plan.grid and status.dtype == np.int8
+    keys = keys_of(status, plan.todo)
+    assert keys[0] == ("predict-test", 0, 0) and keys[-1] == ("predict-test", 2, 1)
+    assert set(keys) == set(dask.core.flatten(status.__dask_keys__()))
 
 
 @pytest.mark.slow

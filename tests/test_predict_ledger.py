@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import numpy as np
@@ -28,33 +29,48 @@ def mem() -> str:
 
 
 def test_ledger_reads_all_statuses_with_one_listing(monkeypatch):
-    from fsspec.implementations.memory import MemoryFileSystem
+    from reefdask.io.store_memory import MemoryStore
 
     led = Ledger(mem())
     for r in range(40):
         for c in range(50):
             led.record(ChunkRecord(r, c, "done" if (r + c) % 7 else "skipped", run_id="x"))
     led.record(ChunkRecord(3, 5, "failed", reason="boom"))
-    calls = {"ls": 0, "read": 0}
-    real_ls = MemoryFileSystem.ls
+    calls = {"list": 0, "read": 0}
+    real_list = MemoryStore.list
 
-    def counting_ls(self, *a, **k):
-        calls["ls"] += 1
-        return real_ls(self, *a, **k)
+    def counting_list(self, *a, **k):
+        calls["list"] += 1
+        return real_list(self, *a, **k)
 
     def no_read(self, *a, **k):
         calls["read"] += 1
         raise AssertionError("reading a record body while listing statuses")
 
-    monkeypatch.setattr(MemoryFileSystem, "ls", counting_ls)
-    monkeypatch.setattr(MemoryFileSystem, "cat_file", no_read)
-    monkeypatch.setattr(MemoryFileSystem, "_open", no_read)
+    monkeypatch.setattr(MemoryStore, "list", counting_list)
+    monkeypatch.setattr(MemoryStore, "read", no_read)
+    monkeypatch.setattr(MemoryStore, "get", no_read)
     statuses = led.statuses()
-    assert calls == {"ls": 1, "read": 0}
+    assert calls == {"list": 1, "read": 0}
     assert len(statuses) == 2000 and statuses[(3, 5)] == "done"  # done beats an older failure
     assert sum(s == "skipped" for s in statuses.values()) == sum(
         (r + c) % 7 == 0 for r in range(40) for c in range(50)
     )
+
+
+def test_records_of_the_first_ledger_format_still_read():
+    from reefdask.io.store import open_store
+
+    store = mem()
+    st = open_store(store)
+    body = {"row": 1, "col": 3, "status": "failed", "reason": "old boom", "run_id": "r0", "fingerprint": "f"}
+    st.publish("_ledger/r00001-c00003.failed.json", json.dumps(body).encode())
+    st.publish("_ledger/r00001-c00002.done.json", json.dumps({**body, "col": 2, "status": "done"}).encode())
+    led = Ledger(store)
+    assert led.statuses() == {(1, 2): "done", (1, 3): "failed"}
+    assert led.failures() == {(1, 3): "old boom"}
+    (done,) = [r for r in led.records() if r.status == "done"]
+    assert (done.row, done.col, done.run_id, done.fingerprint) == (1, 2, "r0", "f")
 
 
 def test_rerun_computes_only_what_is_left(model):
@@ -134,7 +150,7 @@ def test_unreadable_block_is_recorded_failed_and_retried(model, tmp_path):
     open(tif, "wb").write(original)  # the file is re-copied: a rerun retries only the failed chunks
     again = predict(tif, model, store, chunk=32).attrs["prediction_summary"]
     assert again["computed"] == 4 and again["counts"] == {"done": 16, "skipped": 0, "failed": 0}
-    assert again["failures"] == {} and not any(n.endswith(".failed.json") for n in Ledger(store).names())
+    assert again["failures"] == {} and not any(".failed." in n for n in Ledger(store).names())
     # a stray record off the output's 4 x 4 chunk grid is not counted
     Ledger(store).record(ChunkRecord(9, 9, "failed", reason="stray"))
     status = prediction_status(store)

@@ -1,4 +1,8 @@
-"""Kill a prediction with SIGKILL and resume it; two processes predicting into one store at once."""
+"""Kill a prediction with SIGKILL and resume it; two processes predicting into one store at once.
+
+The killed run leaves claims behind: they name a dead process of this host, so the rerun
+takes them over at once (no waiting for them to expire).
+"""
 
 from __future__ import annotations
 
@@ -116,7 +120,8 @@ def test_two_processes_into_one_store(model, tmp_path):
     there = json.loads(out.decode().strip().splitlines()[-1])
     for summary in (here, there):
         assert summary["counts"] == {"done": 19, "skipped": 1, "failed": 0}
-    assert here["computed"] > 0 and here["computed"] + there["computed"] >= 19  # both did real work
+    # both did real work, and no chunk twice: chunks are claimed
+    assert here["computed"] > 0 and here["computed"] + there["computed"] == 19
     ref = run_here(model, str(tmp_path / "ref.zarr"))
     out_ds = xr.open_zarr(store, consolidated=False, zarr_format=3)
     for name in ("probabilities", "classes"):

@@ -1,11 +1,18 @@
-"""The chunk task: read chunk + halo, preprocess, run the model, write the region, record it.
+"""The block function: read chunk + halo, preprocess, run the model, write the region, record it.
 
-:func:`run_chunk` is what every ``predict-<scene>-<row>-<col>`` task runs. It reads its
-own slice of the source plus the halo (neighbouring chunks' pixels), pads beyond the
-data with the model nodata encoding, runs the strategy, encodes the outputs, writes
-exactly its own Zarr chunk and only then writes its ledger record (by default on the
-process's writer thread, overlapping the next chunk: :mod:`.writer`). Reading, decoding
-and write errors are recorded as ``failed``, never raised: the run goes on.
+:func:`predict_block` is what every ``("predict-<scene>", row, col)`` task of the
+prediction graph (:mod:`.graph`) runs. It reads its own slice of the source plus the
+halo (neighbouring chunks' pixels), pads beyond the data with the model nodata
+encoding, runs the strategy, encodes the outputs, writes exactly its own Zarr chunk and
+only then writes its ledger record (by default on the process's writer thread,
+overlapping the next chunk: :mod:`.writer`). It returns a ``1 x 1`` int8 status block
+(:data:`STATUS_NAMES`). Reading, decoding and write errors are recorded as ``failed``,
+never raised: the run goes on.
+
+Examples
+--------
+>>> STATUS_NAMES[int(predict_block(None, None)[0, 0])]   # a chunk that is not pending
+'recorded'
 """
 
 from __future__ import annotations
@@ -17,16 +24,30 @@ from typing import Any
 
 import numpy as np
 
-from reefdask.predict import strategies
+from reefdask.io.store import Store
 from reefdask.predict.ledger import ChunkRecord, Ledger
 from reefdask.predict.model import load_model
 from reefdask.predict.output import write_chunk
 from reefdask.predict.preprocess import Preprocessing
+from reefdask.predict.strategies import tiles, windows_blend, windows_centre
 from reefdask.predict.writer import background_writes, process_writer
+from reefdask.work import Claim, ClaimLostError, classify
 
-__all__ = ["ChunkTask", "RunContext", "SourceBlock", "encode_outputs", "run_chunk"]
+__all__ = [
+    "STATUS_NAMES",
+    "ChunkTask",
+    "RunContext",
+    "SourceBlock",
+    "encode_outputs",
+    "predict_block",
+    "run_chunk",
+]
 
 NODATA_U8 = 255
+#: the value of a status block, by code: ``done`` (computed by this task), ``skipped`` (all
+#: nodata), ``failed`` (recorded with its reason), ``recorded`` (finished already: nothing
+#: done), ``held`` (claimed by another live run: the run tries it again later)
+STATUS_NAMES = ("done", "skipped", "failed", "recorded", "held")
 log = logging.getLogger(__name__)
 
 
@@ -72,8 +93,8 @@ class ChunkTask:
 class RunContext:
     """Everything a chunk task needs besides its pixels: small, shared by all tasks."""
 
-    store: str
-    storage_options: dict[str, Any] | None
+    store: Store  # the output, opened once by the run
+    storage_options: dict[str, Any] | None  # for the model URL
     model: str
     model_key: str
     fingerprint: str
@@ -134,9 +155,9 @@ def _predict(task: ChunkTask, raw: np.ndarray, ctx: RunContext) -> tuple[np.ndar
         return (*nodata_outputs(n, h, w, ctx.output_dtype), False)
     model = load_model(ctx.model, ctx.model_key, ctx.storage_options)
     if ctx.strategy == "tiles":
-        probs = strategies.tiles(model, x, halo=halo, h=h, w=w, stride=ctx.stride, fill=fill)
+        probs = tiles(model, x, halo=halo, h=h, w=w, stride=ctx.stride, fill=fill)
     else:
-        run = strategies.windows_centre if ctx.strategy == "centre" else strategies.windows_blend
+        run = windows_centre if ctx.strategy == "centre" else windows_blend
         assert ctx.window is not None and ctx.step is not None
         probs = run(
             model,
@@ -153,10 +174,13 @@ def _predict(task: ChunkTask, raw: np.ndarray, ctx: RunContext) -> tuple[np.ndar
 
 
 def _write_and_record(
-    task: ChunkTask, ctx: RunContext, prob: np.ndarray, cls: np.ndarray, ran: bool, t0: float
-) -> tuple[str, str]:
-    """Write the chunk's region, then its ledger record: ``failed`` (with the error) if the write fails."""
-    ledger = Ledger(ctx.store, ctx.storage_options)
+    task: ChunkTask, ctx: RunContext, prob: np.ndarray, cls: np.ndarray, ran: bool, t0: float, claim: Claim
+) -> str:
+    """Write the chunk's region, then its record through its claim: ``failed`` if the write fails.
+
+    The claim is given back afterwards; a claim lost to a takeover records nothing (the
+    run that took it over records the chunk).
+    """
     ys, xs = slice(task.y0, task.y1), slice(task.x0, task.x1)
     status, reason = ("done", "") if ran else ("skipped", "nodata")
     try:
@@ -165,52 +189,84 @@ def _write_and_record(
             ("classes", (ys, xs), cls),
         ]
         for name, region, block in blocks:
-            write_chunk(
-                ctx.store, name, region, block, storage_options=ctx.storage_options, token=ctx.config_hash
-            )
+            write_chunk(ctx.store, name, region, block, token=ctx.config_hash)
     except Exception as err:
         status, reason = "failed", f"write failed: {type(err).__name__}: {err}"
     rec = ChunkRecord(
         task.row, task.col, status, reason, ctx.fingerprint, ctx.run_id, time.perf_counter() - t0
     )
     try:
-        ledger.record(rec, drop=("failed",) if task.retry and status != "failed" else ())
+        Ledger(ctx.store).record(
+            rec, drop=("failed",) if task.retry and status != "failed" else (), claim=claim
+        )
+    except ClaimLostError as err:
+        log.warning("chunk %s-%s of %s: %s", task.row, task.col, ctx.store.url, err)
+        return status
     except Exception as err:  # the chunk stays pending: the summary shows it, a rerun retries it
-        log.error("cannot record chunk %s-%s of %s in its ledger: %s", task.row, task.col, ctx.store, err)
-        return "failed", f"ledger write failed: {type(err).__name__}: {err}"
-    return status, reason
+        log.error("cannot record chunk %s-%s of %s in its ledger: %s", task.row, task.col, ctx.store.url, err)
+        status = "failed"
+    finally:
+        _give_back(claim, status)
+    return status
 
 
-def run_chunk(task: ChunkTask, source: SourceBlock, ctx: RunContext) -> dict[str, Any]:
-    """Predict one chunk, write its region, then its ledger record; return a small summary.
+def _give_back(claim: Claim, status: str) -> None:
+    """Release the chunk's claim (and, once it is finished, what the claim leaves behind)."""
+    try:
+        if claim.release() and status in ("done", "skipped"):
+            claim.claims.store.purge(claim.key)
+    except Exception as err:  # the claim expires on its own
+        log.warning("cannot release the claim %s: %s", claim.key, err)
 
-    With background writes (the default) the region and record are written by this
-    process's writer thread while the next chunk computes; the returned ``status`` is
-    then the computed one, and a write that fails later is recorded ``failed`` in the
-    ledger (which the run's summary reads).
+
+def run_chunk(task: ChunkTask, source: SourceBlock, ctx: RunContext) -> str:
+    """Claim one chunk, predict it, write its region, then its ledger record; return its status.
+
+    ``held`` when another live run holds the chunk's claim, ``recorded`` when another run
+    finished it after this run's listing. With background writes (the default) the
+    region and record are written by this process's writer thread while the next chunk
+    computes; the returned status is then the computed one, and a write that fails
+    later is recorded ``failed`` in the ledger (which the run's summary reads).
     """
     t0 = time.perf_counter()
-    ledger = Ledger(ctx.store, ctx.storage_options)
-    result = {"row": task.row, "col": task.col, "computed": False}
-    if ledger.finished(task.row, task.col):  # a concurrent run got here first
-        return {**result, "status": "done", "reason": "recorded by another run"}
+    ledger = Ledger(ctx.store)
+    claim = ledger.claim(task.row, task.col, owner=ctx.run_id)
+    if claim is None:
+        return "held"
+    if ledger.finished(task.row, task.col):  # another run recorded it after this run's listing
+        _give_back(claim, "done")
+        return "recorded"
     try:
         prob, cls, ran = _predict(task, source.read(), ctx)
     except Exception as err:
         reason = f"{type(err).__name__}: {err}"
-        ledger.record(
-            ChunkRecord(
-                task.row, task.col, "failed", reason, ctx.fingerprint, ctx.run_id, time.perf_counter() - t0
-            )
+        seconds, detail = time.perf_counter() - t0, classify(err) or "permanent"
+        rec = ChunkRecord(
+            task.row, task.col, "failed", reason, ctx.fingerprint, ctx.run_id, seconds, detail=detail
         )
-        return {**result, "status": "failed", "reason": reason}
+        try:
+            ledger.record(rec, claim=claim)
+        except Exception as rec_err:  # the chunk stays pending: a rerun retries it
+            log.error(
+                "cannot record chunk %s-%s of %s as failed: %s", task.row, task.col, ctx.store.url, rec_err
+            )
+        finally:
+            _give_back(claim, "failed")
+        return "failed"
     if background_writes():
 
         def write() -> None:
-            _write_and_record(task, ctx, prob, cls, ran, t0)
+            _write_and_record(task, ctx, prob, cls, ran, t0, claim)
 
         process_writer().submit(write)
-        status, reason = ("done", "") if ran else ("skipped", "nodata")
-    else:
-        status, reason = _write_and_record(task, ctx, prob, cls, ran, t0)
-    return {**result, "status": status, "reason": reason, "computed": ran}
+        return "done" if ran else "skipped"
+    return _write_and_record(task, ctx, prob, cls, ran, t0, claim)
+
+
+def predict_block(window: tuple[ChunkTask, SourceBlock] | None, ctx: RunContext | None) -> np.ndarray:
+    """The graph's block function: one chunk in, its ``1 x 1`` int8 status code out.
+
+    ``window`` is None for a chunk that is not pending (it returns ``recorded``).
+    """
+    status = "recorded" if window is None or ctx is None else run_chunk(*window, ctx)
+    return np.full((1, 1), STATUS_NAMES.index(status), dtype="int8")

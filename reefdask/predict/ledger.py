@@ -1,15 +1,19 @@
-"""The ledger: one small object per chunk inside the output store, status in its name.
+"""The ledger: the prediction's view of the shared unit-of-work records, one unit per chunk.
 
-Layout: ``<store>/_ledger/r00003-c00007.done.json`` (or ``.skipped.json``,
-``.failed.json``). The status is part of the object name, so one prefix listing tells
-the state of every chunk: reading the ledger of 10,000 chunks is a handful of list
-pages, not 10,000 reads. Bodies are read only for failed chunks (their reasons).
-``_ledger/zarr.json`` marks the ledger as a Zarr group (so Zarr does not warn about
-an unknown folder) and is written only once the output template is complete.
+Chunks are units of :mod:`reefdask.work` under ``<store>/_ledger/``, named
+``r00003-c00007``: a record ``r00003-c00007.done.json`` (or ``.skipped.nodata.json``,
+``.failed.<class>.json``) says what happened, its status in the object name, so one
+prefix listing tells the state of every chunk (10,000 chunks are a handful of list
+pages, not 10,000 reads); bodies are read only for failed chunks (their reasons). A
+chunk is computed under a fenced, expiring claim (``_ledger/_claims/r00003-c00007``), so
+two runs into one store never both compute it. ``_ledger/zarr.json`` marks the ledger
+as a Zarr group (so Zarr does not warn about an unknown folder) and is written only once
+the output template is complete. Records of the ledger's first format
+(``r00003-c00007.failed.json``) still read.
 
-A record is written only after the chunk's data is durable; writes are atomic
-objects, so a record is either absent or whole. ``done`` beats ``skipped`` beats
-``failed`` when a chunk has several records (a retried failure).
+A record is written only after the chunk's data is durable; records are published all
+or nothing, so one is absent or whole. ``done`` beats ``skipped`` beats ``failed`` when a
+chunk has several records (a retried failure).
 
 Examples
 --------
@@ -20,6 +24,8 @@ Examples
 [((0, 1), 'done'), ((1, 1), 'failed')]
 >>> led.failures()
 {(1, 1): 'RasterioIOError: bad block'}
+>>> led.names()
+['r00000-c00001.done.json', 'r00001-c00001.failed.transient.json']
 """
 
 from __future__ import annotations
@@ -29,23 +35,34 @@ import os
 import re
 import socket
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from reefdask.io.storage import filesystem, join, write_bytes_atomic
+from reefdask.io.store import Store, open_store
+from reefdask.work.claims import Claim, Claims
+from reefdask.work.records import FAILURES, SKIP_REASONS, Entry, Listing, Record, Records, record_name
 
-__all__ = ["LEDGER_DIR", "STATUSES", "ChunkRecord", "Ledger", "PredictionStatus", "status_html"]
+__all__ = ["LEDGER_DIR", "STATUSES", "ChunkRecord", "Ledger", "PredictionStatus", "status_html", "unit"]
 
 LEDGER_DIR = "_ledger"
 #: chunk statuses, strongest first
 STATUSES = ("done", "skipped", "failed")
-_NAME = re.compile(r"r(\d+)-c(\d+)\.(done|skipped|failed)\.json$")
+_UNIT = re.compile(r"r(\d+)-c(\d+)$")
 _GROUP_DOC = {"zarr_format": 3, "node_type": "group", "attributes": {"reefdask": "prediction ledger"}}
+
+
+def unit(row: int, col: int) -> str:
+    """The work unit name of chunk ``(row, col)``: ``r00003-c00007``."""
+    return f"r{row:05d}-c{col:05d}"
 
 
 @dataclass
 class ChunkRecord:
-    """What happened to one chunk (``status`` in :data:`STATUSES`)."""
+    """What happened to one chunk (``status`` in :data:`STATUSES`).
+
+    ``detail`` is the failure class of a failed chunk (one of
+    :data:`reefdask.work.FAILURES`, default ``transient``); skipped chunks are ``nodata``.
+    """
 
     row: int
     col: int
@@ -57,88 +74,147 @@ class ChunkRecord:
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)
     time: float = field(default_factory=time.time)
+    detail: str = ""
+
+    def to_record(self) -> Record:
+        """The unit-of-work record of this chunk."""
+        detail = {"done": "", "skipped": "nodata"}.get(self.status, self.detail or "transient")
+        info = {"row": self.row, "col": self.col, "fingerprint": self.fingerprint, "seconds": self.seconds}
+        return Record(unit(self.row, self.col), self.status, detail, self.reason, self.run_id,
+                      host=self.host, pid=self.pid, time=self.time, info=info)  # fmt: skip
+
+    @classmethod
+    def from_record(cls, rec: Record) -> ChunkRecord:
+        """The chunk record of a unit-of-work record (or of an old ledger body)."""
+        m = _UNIT.match(rec.unit)
+        row, col = (int(m.group(1)), int(m.group(2))) if m else (-1, -1)
+        info = rec.info
+        return cls(
+            row,
+            col,
+            rec.status,
+            rec.reason or str(info.get("reason", "")),
+            str(info.get("fingerprint", "")),
+            str(info.get("run_id") or rec.run),  # old bodies carry run_id
+            float(info.get("seconds", 0.0)),
+            rec.pid,
+            rec.host,
+            rec.time,
+            rec.detail if rec.status == "failed" else "",
+        )
 
 
 class Ledger:
-    """Per-chunk records under ``<store>/_ledger/``, read with one prefix listing."""
+    """Per-chunk records and claims under ``<store>/_ledger/``, read with one prefix listing.
 
-    def __init__(self, store: str, storage_options: dict[str, Any] | None = None):
-        self.store = str(store)
-        self.storage_options = storage_options
-        self.prefix = join(self.store, LEDGER_DIR)
+    ``store`` is a :class:`~reefdask.io.store.Store` or a URL (opened here with
+    ``storage_options``); :attr:`store` is the output's URL.
+    """
+
+    def __init__(
+        self, store: Store | str, storage_options: dict[str, Any] | None = None, *, ttl: float | None = None
+    ):
+        import dask.config
+
+        backend = open_store(store, storage_options)
+        self.store = backend.url
+        self._records = Records(backend, LEDGER_DIR)
+        self._ttl = float(ttl or dask.config.get("reefdask.predict.claim-ttl", 600.0))
+        self._claims: Claims | None = None
+        self._listing: Listing | None = None
+
+    @property
+    def backend(self) -> Store:
+        """The output's :class:`~reefdask.io.store.Store`."""
+        return self._records.store
 
     def url(self, row: int, col: int, status: str) -> str:
-        """The object URL of a chunk's record with ``status``."""
-        return join(self.prefix, f"r{row:05d}-c{col:05d}.{status}.json")
+        """The object URL of a chunk's record with ``status`` (failures: class ``transient``)."""
+        detail = {"skipped": "nodata", "failed": "transient"}.get(status, "")
+        return self.backend.url_for(self._records.key(record_name(unit(row, col), status, detail)))
 
     # -- template marker ------------------------------------------------------
     def mark_ready(self) -> None:
         """Write ``_ledger/zarr.json``: the output template is complete."""
-        write_bytes_atomic(
-            join(self.prefix, "zarr.json"), json.dumps(_GROUP_DOC).encode(), self.storage_options
-        )
+        self.backend.publish(f"{LEDGER_DIR}/zarr.json", json.dumps(_GROUP_DOC).encode())
 
     def ready(self) -> bool:
         """Whether the template is complete (its marker exists)."""
-        fs, path = filesystem(join(self.prefix, "zarr.json"), self.storage_options)
-        _invalidate(fs, path)
-        return bool(fs.exists(path))
+        return self.backend.exists(f"{LEDGER_DIR}/zarr.json")
 
-    # -- records --------------------------------------------------------------
-    def record(self, rec: ChunkRecord, drop: tuple[str, ...] = ()) -> None:
-        """Write a chunk's record atomically; then remove its records of statuses ``drop``."""
-        if rec.status not in STATUSES:
-            raise ValueError(f"status {rec.status!r} is not one of {STATUSES}")
-        write_bytes_atomic(
-            self.url(rec.row, rec.col, rec.status), json.dumps(asdict(rec)).encode(), self.storage_options
-        )
-        for status in drop:
-            if status != rec.status:
-                fs, path = filesystem(self.url(rec.row, rec.col, status), self.storage_options)
-                try:
-                    fs.rm_file(path)
-                except FileNotFoundError:
-                    pass
+    # -- claims ---------------------------------------------------------------
+    def claim(self, row: int, col: int, owner: str = "") -> Claim | None:
+        """Claim the chunk for this worker: the fenced :class:`~reefdask.work.Claim`, or None while held.
+
+        A claim expires after ``reefdask.predict.claim-ttl`` seconds (default 600) unless
+        renewed; one of a dead process on this host is taken over at once.
+        """
+        if self._claims is None:
+            self._claims = Claims(self.backend, LEDGER_DIR, owner=owner or None, ttl=self._ttl)
+        return self._claims.acquire(unit(row, col))
 
     def finished(self, row: int, col: int) -> bool:
-        """Whether the chunk is recorded done or skipped (two existence checks)."""
-        for status in ("done", "skipped"):
-            fs, path = filesystem(self.url(row, col, status), self.storage_options)
-            _invalidate(fs, path)
-            if fs.exists(path):
-                return True
-        return False
+        """Whether the chunk is recorded done or skipped (one listing of its own records)."""
+        names = self.backend.list(self._records.key(f"{unit(row, col)}."))
+        return any(n.endswith((".done.json", *(f".skipped.{r}.json" for r in SKIP_REASONS))) for n in names)
+
+    # -- records --------------------------------------------------------------
+    def record(self, rec: ChunkRecord, drop: tuple[str, ...] = (), claim: Claim | None = None) -> None:
+        """Write a chunk's record; then remove its records of statuses ``drop``.
+
+        With ``claim``, the claim is checked first (fencing): a claim lost to a takeover
+        raises :class:`~reefdask.work.ClaimLostError` and nothing is recorded.
+        """
+        if rec.status not in STATUSES:
+            raise ValueError(f"status {rec.status!r} is not one of {STATUSES}")
+        r = rec.to_record()
+        replaces: list[str] = []
+        for status in drop:
+            if status == "failed":
+                replaces += [record_name(r.unit, "failed", c) for c in FAILURES] + [f"{r.unit}.failed.json"]
+            elif status != rec.status:
+                replaces.append(f"{r.unit}.{status}.json")
+        records = Records(self.backend, LEDGER_DIR, run=rec.run_id)
+        if rec.status == "failed":
+            records.failed(r.unit, r.detail, rec.reason, info=r.info, claim=claim)
+            return
+        write = records.done if rec.status == "done" else records.skipped
+        args = () if rec.status == "done" else ("nodata",)
+        write(r.unit, *args, info=r.info, claim=claim, replaces=replaces)  # type: ignore[operator]
+
+    def listing(self) -> Listing:
+        """Every chunk's strongest record name (one prefix listing)."""
+        self._listing = self._records.scan()
+        return self._listing
 
     def names(self) -> list[str]:
         """Names of all record objects (one prefix listing)."""
-        fs, path = filesystem(self.prefix, self.storage_options)
-        _invalidate(fs, path)
-        try:
-            entries = fs.ls(path, detail=False)
-        except FileNotFoundError:
-            return []
-        return [e.rstrip("/").rsplit("/", 1)[-1] for e in entries]
+        start = len(LEDGER_DIR) + 1
+        keys = [k[start:] for k in self.backend.list(f"{LEDGER_DIR}/")]
+        return [k for k in keys if "/" not in k and not k.startswith("_") and k != "zarr.json"]
 
     def statuses(self) -> dict[tuple[int, int], str]:
         """``{(row, col): status}`` of every recorded chunk, strongest status per chunk."""
         out: dict[tuple[int, int], str] = {}
-        for name in self.names():
-            m = _NAME.match(name)
-            if m is None:
-                continue
-            key, status = (int(m.group(1)), int(m.group(2))), m.group(3)
-            if key not in out or STATUSES.index(status) < STATUSES.index(out[key]):
-                out[key] = status
+        for u, e in self.listing().items():
+            m = _UNIT.match(u)
+            if m is not None:
+                out[int(m.group(1)), int(m.group(2))] = e.status
         return out
 
     def read(self, keys: list[tuple[int, int, str]]) -> list[ChunkRecord]:
-        """Full records of ``(row, col, status)`` keys, fetched concurrently where the store allows."""
+        """Full records of ``(row, col, status)`` keys (names from the last listing, else one now)."""
         if not keys:
             return []
-        fs, _ = filesystem(self.prefix, self.storage_options)
-        paths = [filesystem(self.url(r, c, s), self.storage_options)[1] for r, c, s in keys]
-        blobs = fs.cat(paths, on_error="omit")
-        return [ChunkRecord(**json.loads(blobs[p])) for p in paths if p in blobs]
+        listing = self._listing if self._listing is not None else self.listing()
+        out = []
+        for row, col, status in keys:
+            e: Entry | None = listing.get(unit(row, col))
+            names = [n for n in (e.names if e else ()) if f".{status}." in n]
+            rec = self._records.read(names[0]) if names else None
+            if rec is not None:
+                out.append(ChunkRecord.from_record(rec))
+        return out
 
     def failures(self) -> dict[tuple[int, int], str]:
         """``{(row, col): reason}`` of chunks whose strongest record is ``failed``."""
@@ -151,9 +227,7 @@ class Ledger:
 
     def clear(self) -> None:
         """Delete the whole ledger."""
-        fs, path = filesystem(self.prefix, self.storage_options)
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
+        self.backend.remove(LEDGER_DIR, recursive=True)
 
     def counts(self) -> dict[str, int]:
         """Chunks per status (one listing)."""
@@ -222,12 +296,3 @@ def status_html(
         fails = [[f"{k[0]}-{k[1]}" if isinstance(k, tuple) else k, w] for k, w in sorted(failures.items())]
         parts.append(section(f"{len(failures)} failed chunk(s)", table(["chunk", "reason"], fails)))
     return block(kind, store, *parts)
-
-
-def _invalidate(fs: Any, path: str) -> None:
-    """Drop fsspec's listing cache (gcsfs keeps one) so other processes' writes are seen."""
-    try:
-        fs.invalidate_cache(path)
-        fs.invalidate_cache(path.rsplit("/", 1)[0])
-    except Exception:  # pragma: no cover - filesystems without a cache
-        pass

@@ -1,25 +1,45 @@
-"""Run a plan: template, one named task per chunk, progress, summary; and the public ``predict``.
+"""Run a plan: template, the status graph's pending blocks in batches, progress, summary; ``predict``.
 
-Tasks are submitted in batches (``batch_tasks``) so graphs stay small for large
-scenes; each task is ``predict-<scene>-<row>-<col>`` on the dashboard.
+The graph (:func:`~reefdask.predict.graph.status_array`) maps the block function over the
+output's chunk grid; a run computes only the pending chunks' blocks, in batches of
+``batch_tasks`` keys so graphs stay small for large scenes, and before each batch it
+lists the ledger once to drop chunks that a concurrent run finished meanwhile. Each task
+is ``("predict-<scene>", row, col)`` on the dashboard.
 """
 
 from __future__ import annotations
 
-import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reefdask import __version__
+import dask.config
+
+from reefdask.io.store import Store, open_store
 from reefdask.model.loading import task_resources
-from reefdask.predict.engine import ChunkTask, RunContext, SourceBlock, run_chunk
+from reefdask.predict.engine import STATUS_NAMES
+from reefdask.predict.graph import keys_of, materialize, status_array
 from reefdask.predict.ledger import Ledger, PredictionStatus
-from reefdask.predict.output import check_writable, ensure_template, read_provenance, zarr_kwargs
+from reefdask.predict.output import (
+    check_writable,
+    ensure_template,
+    provenance,
+    read_provenance,
+    template,
+    zarr_kwargs,
+)
 from reefdask.predict.plan import PredictionPlan, new_run_id, plan_prediction
 from reefdask.predict.writer import flush_writes
 
-__all__ = ["PredictionSummary", "build_tasks", "execute", "predict", "prediction_status", "threads_by_host"]
+__all__ = [
+    "PredictionSummary",
+    "execute",
+    "predict",
+    "prediction_status",
+    "task_resources",
+    "threads_by_host",
+]
 
 
 @dataclass
@@ -68,104 +88,6 @@ class PredictionSummary:
         return status_html("Prediction summary", self.store, self.counts, self.total, self.failures, about)
 
 
-def _template(plan: PredictionPlan) -> tuple[Any, dict[str, Any]]:
-    import dask.array as dsa
-    import numpy as np
-    import xarray as xr
-
-    da, (_, h, w), c, n = plan.source, plan.shape, plan.chunk, plan.n_classes
-    fill = 255 if plan.output_dtype == "uint8" else np.nan
-    coords: dict[str, Any] = {"class": np.asarray(plan.class_codes, dtype="int32")}
-    for dim, size in (("y", h), ("x", w)):
-        coords[dim] = da.coords[dim].values if dim in da.coords else np.arange(size)
-    if "spatial_ref" in da.coords:
-        coords["spatial_ref"] = da.coords["spatial_ref"]
-    p_attrs: dict[str, Any] = {
-        "long_name": "class probability",
-        "units": "percent" if fill == 255 else "1",
-        "grid_mapping": "spatial_ref",
-    }
-    if fill == 255:
-        p_attrs["nodata"] = 255
-    ds = xr.Dataset(
-        {
-            "probabilities": (
-                ("class", "y", "x"),
-                dsa.full((n, h, w), fill, dtype=plan.output_dtype, chunks=(n, c, c)),
-                p_attrs,
-            ),
-            "classes": (
-                ("y", "x"),
-                dsa.full((h, w), 255, dtype="uint8", chunks=(c, c)),
-                {"long_name": "most likely class code", "nodata": 255, "grid_mapping": "spatial_ref"},
-            ),
-        },
-        coords=coords,
-    )
-    from zarr.codecs import ZstdCodec
-
-    # zstd level 1: ~20 % less CPU per chunk than zarr's default level 3 for ~2 % more bytes
-    encoding = {
-        "probabilities": {"chunks": (n, c, c), "fill_value": fill, "compressors": [ZstdCodec(level=1)]},
-        "classes": {"chunks": (c, c), "fill_value": 255, "compressors": [ZstdCodec(level=1)]},
-    }
-    return ds, encoding
-
-
-def _provenance(plan: PredictionPlan) -> dict[str, Any]:
-    return {
-        "fingerprint": plan.fingerprint,
-        "config_hash": plan.config_hash,
-        "config": plan.config,
-        "model": plan.model,
-        "preprocessing": plan.preprocessing.to_dict(),
-        "version": __version__,
-        "grid": list(plan.grid),
-        "chunk": plan.chunk,
-        "scene": plan.scene,
-        "model_info": plan.model_info,
-    }
-
-
-def build_tasks(plan: PredictionPlan, run_id: str) -> list[Any]:
-    """One named delayed task per chunk still to do (nothing is computed)."""
-    import dask
-
-    da, (_, h, w), c, halo = plan.source, plan.shape, plan.chunk, plan.halo
-    idx = plan.preprocessing.band_indices(da.coords["band"].values)
-    band_sel: Any = slice(None) if idx == list(range(da.sizes["band"])) else idx
-    ctx = RunContext(
-        store=plan.store,
-        storage_options=plan.storage_options,
-        model=plan.model,
-        model_key=plan.model_key,
-        fingerprint=plan.fingerprint,
-        config_hash=plan.config_hash,
-        run_id=run_id,
-        preprocessing=plan.preprocessing.to_dict(),
-        nodata=plan.nodata,
-        strategy=plan.strategy,
-        halo=halo,
-        stride=plan.stride,
-        window=plan.window,
-        step=plan.step,
-        batch_size=plan.batch_size,
-        output_dtype=plan.output_dtype,
-        class_codes=plan.class_codes,
-    )
-    run = dask.delayed(run_chunk, pure=False)
-    tasks = []
-    for row, col in plan.todo:
-        y0, x0 = row * c, col * c
-        y1, x1 = min(y0 + c, h), min(x0 + c, w)
-        ry0, ry1, rx0, rx1 = max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
-        pad = (ry0 - (y0 - halo), (y1 + halo) - ry1, rx0 - (x0 - halo), (x1 + halo) - rx1)
-        data = da.data[band_sel, ry0:ry1, rx0:rx1]
-        task = ChunkTask(row, col, y0, y1, x0, x1, pad, retry=plan.statuses.get((row, col)) == "failed")
-        tasks.append(run(task, SourceBlock(data), ctx, dask_key_name=f"predict-{plan.scene}-{row}-{col}"))
-    return tasks
-
-
 def threads_by_host(client: Any) -> dict[str, int]:
     """Dask threads per host of the cluster now, so each worker's TensorFlow takes its share of cores."""
     out: dict[str, int] = {}
@@ -188,59 +110,99 @@ def execute(
     before any chunk is computed; a chunk whose write fails later is recorded
     ``failed`` with the error and the run goes on (a rerun retries it).
     """
-    import dask
-    from dask.callbacks import Callback
-
-    ensure_template(
-        plan.store, *_template(plan), _provenance(plan), plan.storage_options, overwrite=plan.overwrite
-    )
+    store = open_store(plan.store, plan.storage_options)  # opened once, passed down
+    ensure_template(store, *template(plan), provenance(plan), overwrite=plan.overwrite)
     if plan.overwrite:
         plan.statuses = {}
     run_id = new_run_id()
-    resources = task_resources(client)
-    with dask.annotate(resources=resources) if resources else contextlib.nullcontext():
-        tasks = build_tasks(plan, run_id)
-    if tasks:  # an unwritable store is refused before any work (later write failures are recorded)
-        check_writable(plan.store, run_id, plan.storage_options)
-    results: list[dict[str, Any]] = []
+    todo = plan.todo
+    if not todo:  # nothing to do: no graph, no model load anywhere
+        return summarize(plan, run_id, 0, store)
+    check_writable(store, run_id)  # refused before any work
+    status = status_array(plan, run_id, todo, store)
+    ledger = Ledger(store)
+    computed, held = 0, []
 
-    def _done(res: dict[str, Any]) -> None:
-        results.append(res)
+    def _done(key: tuple[str, int, int], block: Any) -> None:
+        nonlocal computed
+        name = STATUS_NAMES[int(block[0, 0])] if not isinstance(block, str) else block
+        if name == "held":  # another live run computes it: look again after this round
+            held.append((key[1], key[2]))
+            return
+        computed += name == "done"
         if progress is not None:
-            progress(res)
+            progress({"row": key[1], "col": key[2], "status": name, "computed": name == "done"})
 
-    if client is not None and tasks:  # nothing to do: no model loads anywhere
-        from distributed import as_completed
+    run_batch = _on_cluster(plan, client) if client is not None else _in_process()
+    pending = list(todo)
+    try:
+        while pending:
+            for i in range(0, len(pending), batch_tasks):
+                # one listing per batch: chunks another run recorded meanwhile are not computed
+                finished = {k for k, s in ledger.statuses().items() if s in ("done", "skipped")}
+                batch = []
+                for k in pending[i : i + batch_tasks]:
+                    if k in finished:
+                        _done((status.name, *k), "recorded")
+                    else:
+                        batch.append(k)
+                if batch:
+                    run_batch(status, keys_of(status, batch), _done)
+            pending, held = sorted(held), []
+            if pending:  # held by another run: wait for its records, or take over expired claims
+                time.sleep(float(dask.config.get("reefdask.predict.claim-poll", 1.0)))
+    finally:  # chunk writes run behind the tasks: wait for them (on every worker)
+        client.run(flush_writes) if client is not None else flush_writes()
+    return summarize(plan, run_id, computed, store)
 
-        from reefdask.predict.model import ModelPlugin
 
-        client.register_plugin(
-            ModelPlugin(plan.model, plan.model_key, plan.storage_options, threads_by_host(client))
-        )
+Done = Callable[[tuple[str, int, int], Any], None]
+
+
+def _on_cluster(plan: PredictionPlan, client: Any) -> Callable[[Any, list[Any], Done], None]:
+    """Batches on a distributed cluster: the model plugin on every worker, GPU resources if any."""
+    from distributed import as_completed
+
+    from reefdask.predict.model import ModelPlugin
+
+    client.register_plugin(
+        ModelPlugin(plan.model, plan.model_key, plan.storage_options, threads_by_host(client))
+    )
+    resources = task_resources(client)
+
+    def run_batch(status: Any, keys: list[Any], done: Done) -> None:
+        futures = client.get(materialize(status, keys), keys, sync=False, resources=resources)
         try:
-            for i in range(0, len(tasks), batch_tasks):
-                for fut in as_completed(client.compute(tasks[i : i + batch_tasks])):
-                    _done(fut.result())
-        finally:  # chunk writes run behind the tasks: wait for them on every worker
-            client.run(flush_writes)
-    elif tasks:
-        cb = Callback(posttask=lambda key, res, *a: _done(res) if str(key).startswith("predict-") else None)
-        scheduler = dask.config.get("scheduler", None)
-        scheduler = (
-            scheduler if scheduler in ("sync", "synchronous", "single-threaded", "threads") else "threads"
-        )
-        try:
-            with cb:
-                for i in range(0, len(tasks), batch_tasks):
-                    dask.compute(*tasks[i : i + batch_tasks], scheduler=scheduler)
-        finally:
-            flush_writes()
-    return summarize(plan, run_id, sum(1 for r in results if r.get("computed")))
+            for fut in as_completed(futures):
+                done(fut.key, fut.result())
+        finally:  # forget the keys now: a held chunk's key is submitted again in the next round
+            client.cancel(futures)
+
+    return run_batch
 
 
-def summarize(plan: PredictionPlan, run_id: str = "", computed: int = 0) -> PredictionSummary:
+def _in_process() -> Callable[[Any, list[Any], Done], None]:
+    """Batches on this process's threads (or synchronously when ``dask.config`` says so)."""
+    import dask
+    import dask.threaded
+    from dask.callbacks import Callback
+
+    scheduler = dask.config.get("scheduler", None)
+    get = dask.get if scheduler in ("sync", "synchronous", "single-threaded") else dask.threaded.get
+
+    def run_batch(status: Any, keys: list[Any], done: Done) -> None:
+        wanted = set(keys)
+        with Callback(posttask=lambda key, res, *a: done(key, res) if key in wanted else None):
+            get(materialize(status, keys), keys)
+
+    return run_batch
+
+
+def summarize(
+    plan: PredictionPlan, run_id: str = "", computed: int = 0, store: Store | None = None
+) -> PredictionSummary:
     """Counts per status and failure reasons from the ledger."""
-    ledger = Ledger(plan.store, plan.storage_options)
+    ledger = Ledger(store or plan.store, plan.storage_options)
     statuses = ledger.statuses()
     counts = {s: 0 for s in ("done", "skipped", "failed")}
     for k in plan.chunks:
@@ -251,27 +213,28 @@ def summarize(plan: PredictionPlan, run_id: str = "", computed: int = 0) -> Pred
     )
 
 
-def prediction_status(store: str, storage_options: dict[str, Any] | None = None) -> PredictionStatus:
+def prediction_status(store: Store | str, storage_options: dict[str, Any] | None = None) -> PredictionStatus:
     """Offline progress of an output store from its attributes and ledger (no model needed).
 
     A :class:`~reefdask.predict.ledger.PredictionStatus`: a plain dict that also prints and renders.
     """
     from reefdask.errors import StoreError
 
-    prov = read_provenance(store, storage_options)
+    st = open_store(store, storage_options)
+    prov = read_provenance(st)
     if not prov:
         raise StoreError(
             f"{store} is not a reefdask prediction output (no reefdask attributes); "
             "check the URL, or run `reefdask predict` first."
         )
     ny, nx = prov.get("grid", [0, 0])
-    ledger = Ledger(store, storage_options)
+    ledger = Ledger(st)
     # only chunks of the output's grid count (a stray record never makes `pending` negative)
     statuses = {(r, c): v for (r, c), v in ledger.statuses().items() if r < ny and c < nx}
     counts = {s: sum(1 for v in statuses.values() if v == s) for s in ("done", "skipped", "failed")}
     counts["pending"] = ny * nx - sum(counts.values())
     status = {
-        "store": store,
+        "store": store if isinstance(store, str) else st.url,
         "scene": prov.get("scene"),
         "fingerprint": prov.get("fingerprint"),
         "config_hash": prov.get("config_hash"),
