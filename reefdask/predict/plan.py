@@ -22,19 +22,15 @@ import numpy as np
 
 from reefdask.core.nodata import MODEL_NODATA, get_nodata
 from reefdask.errors import ConfigError, ModelError
-from reefdask.predict.geometry import batch_size as _batch_size
-from reefdask.predict.geometry import class_codes as _codes
-from reefdask.predict.geometry import geometry as _geometry
+from reefdask.model.fingerprint import model_fingerprint, short_hash, weights_digest
+from reefdask.model.geometry import batch_size as _batch_size
+from reefdask.model.geometry import class_codes as _codes
+from reefdask.model.geometry import geometry as _geometry
+from reefdask.model.loading import ModelInfo, inspect_model, measure_receptive_field
+from reefdask.model.preprocess import Preprocessing
 from reefdask.predict.ledger import Ledger
-from reefdask.predict.model import (
-    ModelInfo,
-    inspect_model,
-    load_model,
-    measure_receptive_field,
-    weights_digest,
-)
+from reefdask.predict.model import load_model
 from reefdask.predict.output import check_provenance, read_provenance
-from reefdask.predict.preprocess import Preprocessing, short_hash
 
 __all__ = ["PredictionPlan", "plan_prediction", "resolve_imagery"]
 
@@ -273,7 +269,7 @@ def plan_prediction(
         info = type(info)(info.bands, info.n_classes, info.window, card.stride)
     codes = _codes(classes, card, info.n_classes)
     pre = Preprocessing(pre.bands, pre.scaler, pre.nodata_encoding, codes)
-    fingerprint = short_hash({"weights": model_key, "preprocessing": pre.to_dict()})
+    fingerprint = model_fingerprint(model_key, pre)
     strat, halo_px, size, step = _geometry(
         strategy, info, card, lambda: facts.receptive_field(info), chunk, halo, window, window_mode
     )
