@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
-from reefdask.io.store import Check, temp_name
+from reefdask.io.store_base import Check, temp_name
 
 __all__ = ["spool", "write_all"]
 

@@ -17,6 +17,7 @@ from typing import Any
 import fsspec
 
 from reefdask.errors import InputNotFoundError, StoreError
+from reefdask.io.store_base import storage_options_for
 
 __all__ = [
     "join",
@@ -59,21 +60,6 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise StoreError(f"No filesystem for {url!r}: {err}. Install the package it names.") from err
     return fs, path
-
-
-def storage_options_for(url: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``storage_options`` to hand xarray/zarr/fsspec for ``url``.
-
-    With ``STORAGE_EMULATOR_HOST`` set (a local GCS emulator), ``gs://`` URLs get the
-    emulator's endpoint and anonymous credentials, whenever gcsfs was imported.
-    """
-    opts = dict(storage_options or {})
-    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
-    if str(url).startswith(("gs://", "gcs://")) and emulator:
-        opts.setdefault("endpoint_url", emulator)
-        opts.setdefault("token", "anon")
-        opts.setdefault("project", "reefdask")
-    return opts
 
 
 def exists(url: str, storage_options: dict[str, Any] | None = None) -> bool:

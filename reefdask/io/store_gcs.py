@@ -12,7 +12,7 @@ create-if-absent): ``create`` is an upload with ``if_generation_match=0``, ``upd
 one with the generation read, ``delete`` a delete with it.
 
 ``STORAGE_EMULATOR_HOST`` (a local emulator) is honoured as
-:func:`reefdask.io.storage.storage_options_for` does: its endpoint and anonymous
+:func:`~reefdask.io.store_base.storage_options_for` does: its endpoint and anonymous
 credentials unless the options say otherwise.
 """
 
@@ -25,8 +25,7 @@ from typing import Any, BinaryIO, ClassVar, Literal
 
 from reefdask.errors import InputNotFoundError, StoreError
 from reefdask.io.spool import spool
-from reefdask.io.storage import storage_options_for
-from reefdask.io.store import (
+from reefdask.io.store_base import (
     Check,
     Store,
     Versioned,
@@ -34,6 +33,7 @@ from reefdask.io.store import (
     is_stale_temporary,
     is_temporary,
     nonempty,
+    storage_options_for,
     temp_name,
 )
 

@@ -34,7 +34,7 @@ from typing import Any, BinaryIO, ClassVar, Literal
 
 from reefdask.errors import InputNotFoundError, StoreError
 from reefdask.io.spool import write_all
-from reefdask.io.store import (
+from reefdask.io.store_base import (
     Check,
     Store,
     Versioned,

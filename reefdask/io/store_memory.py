@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, ClassVar, Literal
 
 from reefdask.errors import InputNotFoundError
 from reefdask.io.spool import spool
-from reefdask.io.store import (
+from reefdask.io.store_base import (
     Check,
     Store,
     Versioned,

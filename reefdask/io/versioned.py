@@ -31,4 +31,3 @@ def open_versioned_store(url: str, storage_options: dict[str, Any] | None = None
             "Put the run on a filesystem path or a GCS bucket."
         )
     return store
-
