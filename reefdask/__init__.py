@@ -33,6 +33,10 @@ _LAZY = {
     "plan_prediction": "reefdask.predict",
 }
 
+# modules a public name needs loaded to work in full: open_imagery reads cube scenes through the
+# reader reefdask.cube.store registers (io, a lower layer, does not import the cube)
+_COMPLETES = {"open_imagery": ("reefdask.cube.store",)}
+
 __all__ = ["__version__", *sorted(_LAZY)]
 
 
@@ -40,6 +44,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'reefdask' has no attribute {name!r}")
+    for extra in _COMPLETES.get(name, ()):
+        importlib.import_module(extra)
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

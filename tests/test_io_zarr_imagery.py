@@ -115,3 +115,18 @@ def test_a_directory_that_is_no_zarr_store_is_not_a_raster(tmp_path: Path) -> No
     (tmp_path / "folder").mkdir()
     with pytest.raises(NotARasterError, match="not a Zarr store"):
         open_imagery(tmp_path / "folder")
+
+
+def test_top_level_open_imagery_reads_cube_scenes() -> None:
+    out = _run(
+        """
+        import sys
+        import reefdask
+        from reefdask.io import zarr_imagery
+        reefdask.open_imagery
+        print("reefdask.cube.store" in [f.__module__ for f in zarr_imagery._LAYOUTS])
+        """
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True"]
+
