@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import rasterio
 import yaml
 from typer.testing import CliRunner
 
-from reefdask.acquire.atomic import _HOST, Claim
+from reefdask.acquire.atomic import Claim
 from reefdask.clean import CleanConfig, run_clean
 from reefdask.clean.boundaries import sampling_boundary, with_margin
 from reefdask.clean.edges import edge_labels
@@ -21,6 +22,7 @@ from reefdask.cli import app
 from reefdask.core.grid import Quad
 from reefdask.core.nodata import LABEL_NODATA
 from reefdask.errors import ConfigError
+from reefdask.io.store_local import LocalStore
 
 N = 32
 BLOCK = ["L15-0525E-1122N", "L15-0526E-1122N", "L15-0525E-1123N", "L15-0526E-1123N"]
@@ -149,9 +151,69 @@ def test_claims_expire_and_exclude(tmp_path: Path) -> None:
     a.release()
     assert b.acquire()
     b.release()
-    dead = tmp_path / "y.tif.claim"  # a claim of a process that no longer exists: stale
-    dead.write_text(json.dumps({"host": _HOST, "pid": 2**22 + 12345, "time": 0}))
+    assert not b.path.exists()  # a released claim leaves nothing behind
+    # a claim of a process of this host that no longer exists is stale at once
+    body = {
+        "owner": "dead",
+        "token": "t",
+        "expires": 1e12,
+        "host": socket.gethostname(),
+        "pid": 2**22 + 12345,
+    }
+    LocalStore(tmp_path).create("_work/_claims/y.tif", json.dumps(body).encode())
     assert Claim(tmp_path / "y.tif").acquire()
+
+
+def test_claim_takeover_race_has_one_winner(tmp_path: Path) -> None:
+    """Eight waiters find the same expired claim at once: exactly one holds it (the O_EXCL claim let two)."""
+    import threading
+    import time
+
+    for round_ in range(4):
+        out = tmp_path / f"q{round_}.tif"
+        assert Claim(out, ttl=0.05).acquire()  # its run dies: never renewed, never released
+        time.sleep(0.1)
+        waiters = [Claim(out) for _ in range(8)]
+        barrier = threading.Barrier(8)
+        won: list[Claim] = []
+
+        def take(c: Claim, barrier: threading.Barrier = barrier, won: list[Claim] = won) -> None:
+            barrier.wait()
+            if c.acquire():
+                won.append(c)
+
+        threads = [threading.Thread(target=take, args=(c,)) for c in waiters]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(won) == 1
+        won[0].check()
+
+
+def test_completion_is_a_work_record_and_old_tagged_outputs_still_count(raw: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from reefdask.work import Records
+
+    out = tmp_path / "clean"
+    cfg = CleanConfig.model_validate(_config(raw, out))
+    run_clean(cfg, progress=False)
+    listing = Records(LocalStore(out / "labels"), "_work").scan()  # one listing: every scene's status
+    assert {u: (e.status, e.detail) for u, e in listing.items() if e.status != "done"} == {
+        f"{ALL_LAND}.tif": ("skipped", "no_reef"),
+        f"{BLOCK[3]}.tif": ("skipped", "nodata"),
+    }
+    failed = Records(LocalStore(out / "imagery"), "_work").failures()
+    assert list(failed) == ["L15-0700E-1000N.tif"] and failed["L15-0700E-1000N.tif"].attempts
+    done = Records(LocalStore(out / "imagery"), "_work").get(f"{BLOCK[1]}.tif")
+    assert done is not None and done.status == "done" and done.info["tag"]
+    for step in ("imagery", "labels", "boundaries", "edges"):  # as a run before the work layer left it
+        shutil.rmtree(out / step / "_work")
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.tif")}
+    rep = run_clean(cfg, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.tif")} == mtimes  # the tags still say up to date
+    assert rep.counts()["imagery"] == {"skipped": 5, "failed": 1}
 
 
 def test_config_errors(raw: Path, tmp_path: Path) -> None:

@@ -7,10 +7,11 @@
   the final name before it is complete and verified.
 * :func:`remove_stale_parts` deletes temporary files left by killed runs: those of a
   dead process on this host, and any older than ``max_age`` seconds.
-* :class:`Claim` is an ``O_EXCL`` claim file beside an output: a second run that finds a
-  live claim waits for the output instead of computing it again. Unlike the lock files
-  of the reference practice, a claim expires: it is stale when its process is dead (same
-  host) or when it is older than ``ttl`` seconds.
+* :class:`Claim` is a :mod:`reefdask.work` claim on an output (``_work/_claims/<name>``
+  beside it): a second run that finds a live claim waits for the output instead of
+  computing it again. Unlike the lock files of the reference practice, a claim expires:
+  it is stale when its process is dead (same host) or when it was not renewed for
+  ``ttl`` seconds, and a stale claim is taken over by exactly one waiter.
 
 Examples
 --------
@@ -22,15 +23,21 @@ Examples
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reefdask.io.store import HOST, is_stale_temporary, temp_name
 from reefdask.io.store_local import LocalStore
+from reefdask.work import Claims
 
-__all__ = ["part_path", "publish", "remove_stale_parts", "Claim"]
+if TYPE_CHECKING:
+    from reefdask.work import Claim as WorkClaim
+
+__all__ = ["part_path", "publish", "remove_stale_parts", "Claim", "WORK_DIR"]
+
+#: the work layer's folder beside outputs: completion records and claims
+WORK_DIR = "_work"
 
 _HOST = HOST
 
@@ -49,20 +56,6 @@ def publish(part: str | Path, final: str | Path, *, fsync: bool = True) -> None:
     """
     final = Path(final)
     LocalStore(final.parent, fsync=fsync).publish_file(final.name, os.fspath(part), move=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _owner_dead(host: str, pid: int) -> bool:
-    return host == _HOST and not _pid_alive(pid)
 
 
 def remove_stale_parts(final: str | Path, max_age: float = 86400.0) -> int:
@@ -84,48 +77,49 @@ def remove_stale_parts(final: str | Path, max_age: float = 86400.0) -> int:
 
 
 class Claim:
-    """An expiring ``O_EXCL`` claim on an output path (``<output>.claim``)."""
+    """An expiring claim on an output path: a :mod:`reefdask.work` claim beside it.
+
+    The claim is the versioned object ``_work/_claims/<name>`` in the output's folder
+    (created if absent, renewed and released on its generation). An expired claim, or one
+    of a dead process on this host, is taken over by a conditional update on the
+    generation that was read, so of two waiters that both judge it stale exactly one
+    holds it (the ``O_EXCL`` file this replaces was unlinked and recreated, which let
+    both hold it). :meth:`check` proves it is still held right before publishing.
+    """
 
     def __init__(self, output: str | Path, ttl: float = 1800.0) -> None:
-        self.path = Path(f"{output}.claim")
-        self.ttl = ttl
-        self.held = False
+        output = Path(output)
+        self.output, self.ttl = output, float(ttl)
+        self.claims = Claims(LocalStore(output.parent), WORK_DIR, ttl=ttl)
+        self.claim: WorkClaim | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the claim (taken and not released or lost)."""
+        return self.claim is not None and not self.claim.lost
+
+    @property
+    def path(self) -> Path:
+        """Where the claim lives (a versioned object: a folder of generations)."""
+        return Path(self.claims.store.url_for(self.claims.key(self.output.name)))
 
     def acquire(self) -> bool:
         """Take the claim if it is free or stale; False while another live run holds it."""
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                if not self._stale():
-                    return False
-                with contextlib.suppress(FileNotFoundError):
-                    self.path.unlink()
-                continue
-            with os.fdopen(fd, "w") as f:
-                json.dump({"host": _HOST, "pid": os.getpid(), "time": time.time()}, f)
-            self.held = True
-            return True
-        return False
+        self.claim = self.claims.acquire(self.output.name)
+        return self.claim is not None
+
+    def check(self) -> None:
+        """Raise :class:`~reefdask.work.ClaimLostError` unless the claim is still held (renewing it)."""
+        if self.claim is None:
+            raise RuntimeError("Claim.check() before acquire()")
+        self.claim.check()
 
     def release(self) -> None:
-        """Drop the claim if this process holds it."""
-        if self.held:
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-            self.held = False
-
-    def _stale(self) -> bool:
-        try:
-            info = json.loads(self.path.read_text() or "{}")
-            age = time.time() - self.path.stat().st_mtime
-        except FileNotFoundError:
-            return True
-        except (OSError, ValueError):
-            return False  # being written right now
-        if not info:
-            return age > 5.0  # created, content not yet written
-        return _owner_dead(str(info.get("host")), int(info.get("pid", -1))) or age > self.ttl
+        """Drop the claim if this process holds it (and what it leaves on disk)."""
+        if self.claim is not None:
+            if self.claim.release():
+                self.claims.store.purge(self.claim.key)
+            self.claim = None
 
     def __enter__(self) -> Claim:
         return self
