@@ -6,12 +6,12 @@ Set-up: N synthetic quads (local GeoTIFFs, ``--size`` px a side), a small fully
 convolutional Keras model (4 x 3x3 conv, 32 filters, softmax over the 14 classes), and a
 run store in a bucket on fake-gcs-server (which honours ``ifGenerationMatch``, like GCS).
 
-1. **Coordination overhead** (one job, in process): the job loop times its lease and
-   status I/O (status listing, live-lease listing, lease create, status re-check,
-   status write, lease release; renewals run in a background thread and overlap the
-   work) apart from the per-quad work (read with halo, predict, write the quad's Zarr
-   chunks to the bucket). The issue asks for coordination <= 2 % of per-quad compute.
-   Also: the same store operations alone, in a tight loop, per quad.
+1. **Coordination overhead** (one job, in process): the job loop times its work-layer
+   I/O (record listing, claim create, finished re-check, fenced record write, claim
+   release; renewals run in a background thread and overlap the work) apart from the
+   per-quad work (read with halo, predict, fence check, write the quad's Zarr chunks to
+   the bucket). The issue asks for coordination <= 2 % of per-quad compute. Also: the
+   same store operations alone, in a tight loop, per quad.
 2. **Throughput, 1 vs 2 jobs** on the same run: job processes (``reefdask global run``),
    quads per second over the span in which the jobs worked (from the first quad's start
    to the last status; process start-up and TensorFlow import excluded), and the ratio.
@@ -68,9 +68,9 @@ def overhead(root: Path, model: str, ep: str, bucket: str) -> dict:
     """Phase 1: one job in process; coordination vs compute per quad, and raw store ops."""
     from reefdask.config import load_config
     from reefdask.globalmap.config import GlobalConfig
-    from reefdask.globalmap.leases import Leases, open_versioned_store
-    from reefdask.globalmap.run import run_job, state_urls
-    from reefdask.globalmap.state import StatusStore
+    from reefdask.globalmap.run import run_job
+    from reefdask.globalmap.statuses import quad_work
+    from reefdask.io.store import open_store
 
     opts = _options(ep)
     cfg = load_config(
@@ -85,20 +85,18 @@ def overhead(root: Path, model: str, ep: str, bucket: str) -> dict:
     )
     report = run_job(cfg, log=lambda s: None)
     n = len(report.statuses)
-    # the same store operations alone, per quad (a quad's lease + status round trips)
-    urls = state_urls(f"{bucket}/ops")
-    leases = Leases(open_versioned_store(urls["leases"], opts), "bench", ttl=300)
-    status = StatusStore(urls["status"], opts)
+    # the same store operations alone, per quad (a quad's claim + fenced record round trips)
+    work = quad_work(open_store(f"{bucket}/ops", opts), owner="bench", ttl=300)
     t0 = time.perf_counter()
     for i in range(n):
         q = f"L15-{i:04d}E-0000N"
-        lease = leases.acquire(q)
-        assert status.status_of(q) is None
-        status.record(q, "done", job="bench", seconds=1.0)
-        leases.release(lease)
+        claim = work.claim(q)  # create + finished re-check
+        assert not isinstance(claim, str)
+        work.records.done(q, info={"seconds": 1.0}, claim=claim)  # fence (renew) + publish
+        work.finish(claim, "done")
     ops = (time.perf_counter() - t0) / n
     t0 = time.perf_counter()
-    status.listing()
+    work.records.scan()
     listing = time.perf_counter() - t0
     compute = report.compute_seconds / n
     coord = report.coordination_seconds / n
@@ -116,7 +114,8 @@ def overhead(root: Path, model: str, ep: str, bucket: str) -> dict:
 
 def throughput(root: Path, model: str, ep: str, bucket: str, jobs: int) -> dict:
     """Phase 2: ``jobs`` job processes on one fresh run; quads/s over the span they worked."""
-    from reefdask.globalmap.state import StatusStore
+    from reefdask.globalmap.statuses import quad_work
+    from reefdask.io.store import open_store
 
     run = f"{bucket}/jobs{jobs}"
     cfg = root / f"jobs{jobs}.yaml"
@@ -140,16 +139,15 @@ def throughput(root: Path, model: str, ep: str, bucket: str, jobs: int) -> dict:
     ]
     assert [p.wait() for p in procs] == [0] * jobs
     wall = time.perf_counter() - t0
-    from reefdask.io.storage import filesystem
-
-    fs, path = filesystem(f"{run}/state/status", _options(ep))
-    bodies = [json.loads(fs.cat_file(p)) for p in fs.ls(path, detail=False)]
-    start = min(b["time"] - b["seconds"] for b in bodies)
-    end = max(b["time"] for b in bodies)
-    n = len(StatusStore(f"{run}/state/status", _options(ep)).listing())
-    per_job = {}
+    records = quad_work(open_store(run, _options(ep))).records
+    listing = records.scan()
+    bodies = [records.read(e.names[0]) for e in listing.values()]
+    start = min(b.time - b.info["seconds"] for b in bodies)
+    end = max(b.time for b in bodies)
+    n = len(listing)
+    per_job: dict[str, int] = {}
     for b in bodies:
-        per_job[b["job"]] = per_job.get(b["job"], 0) + 1
+        per_job[b.owner] = per_job.get(b.owner, 0) + 1
     return {
         "jobs": jobs,
         "quads": n,
@@ -164,7 +162,7 @@ def headline(result: dict) -> list[dict]:
     """Headline figures for ``benchmarks.run``: coordination share of compute; throughput 2 jobs vs 1."""
     o, t, n = result["overhead"], result["throughput"], result["setup"]["quads"]
     return [
-        dict(name=f"global run: lease + status I/O per quad vs its compute ({n} quads, fake-gcs)",
+        dict(name=f"global run: claim + record I/O per quad vs its compute ({n} quads, fake-gcs)",
              value=o["coordination_s_per_quad"], baseline=o["compute_s_per_quad"], unit="s",
              ratio=o["coordination_fraction"], target=f"<= {o['target_fraction']:g}"),
         dict(name=f"global run: throughput, 2 jobs vs 1 ({n} quads)", value=t["two_jobs"]["quads_per_s"],
@@ -179,7 +177,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     args = ap.parse_args()
     n, size = (8, 256) if args.quick else (args.quads, args.size)
-    from reefdask.io.versioned import _gcs_client
+    from reefdask.io.store_gcs import gcs_client
     from reefdask.synthetic import synth_quads
 
     proc, ep = _fake_gcs()
@@ -188,7 +186,7 @@ def main() -> None:
             root = Path(tmp)
             synth_quads(root, quads=n, size=size, seed=0)
             model = _model(str(root / "model.keras"))
-            _gcs_client(_options(ep)).create_bucket("bench")
+            gcs_client(_options(ep)).create_bucket("bench")
             over = overhead(root, model, ep, "gs://bench")
             one = throughput(root, model, ep, "gs://bench", 1)
             two = throughput(root, model, ep, "gs://bench", 2)
@@ -219,7 +217,7 @@ def main() -> None:
     print(
         f"per quad: compute {o['compute_s_per_quad'] * 1e3:.0f} ms, coordination "
         f"{o['coordination_s_per_quad'] * 1e3:.1f} ms = {100 * o['coordination_fraction']:.2f} % "
-        f"(target <= 2 %); lease+status ops alone {o['store_ops_s_per_quad'] * 1e3:.1f} ms "
+        f"(target <= 2 %); claim+record ops alone {o['store_ops_s_per_quad'] * 1e3:.1f} ms "
         f"= {100 * o['store_ops_fraction']:.2f} %"
     )
     print(

@@ -63,7 +63,7 @@ def test_quad_borders_are_seam_free(block):
     probs, _ = predict_quad(raw, nodata, plan.spec)
     np.testing.assert_allclose(probs, whole[S : 2 * S, S : 2 * S], atol=1e-5)
     # the written products of all 9 quads form the mosaic's products (away from the outer edge)
-    store = MapStore(plan.spec.map_url)
+    store = MapStore(plan.spec.map_store)
     expected = derive_products(whole, ~(mosaic == 0).all(axis=0), plan.spec)
     h = plan.spec.halo
     for name in ("heat", "coarse", "classes"):
@@ -84,7 +84,7 @@ def test_quad_borders_are_seam_free(block):
 
 def test_products_are_consistent(block):
     quads, plan = block
-    store = MapStore(plan.spec.map_url)
+    store = MapStore(plan.spec.map_store)
     q = quads[4].quad
     probs, coarse, heat = (store.read(n, q).astype(int) for n in ("probabilities", "coarse", "heat"))
     classes, outline = store.read("classes", q), store.read("outline", q)
@@ -139,7 +139,7 @@ def test_ensemble_of_two_models_averages_and_records_members(tmp_path):
         p = open_run(load_config({**base, "models": [m], "run": str(tmp_path / f"single{i}")}, GlobalConfig))
         singles.append(predict_quad(raw, nodata, p.spec)[0])
     np.testing.assert_allclose(both, (singles[0] + singles[1]) / 2, atol=1e-6)
-    assert MapStore(plan.spec.map_url).attrs()["provenance"]["ensemble"] is True
+    assert MapStore(plan.spec.map_store).attrs()["provenance"]["ensemble"] is True
 
 
 def test_job_on_a_dask_cluster_equals_in_process(block, tmp_path):
@@ -150,7 +150,7 @@ def test_job_on_a_dask_cluster_equals_in_process(block, tmp_path):
     with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as client:
         report = run_job(cfg, client=client, log=lambda s: None)
     assert set(report.statuses.values()) == {"done"} and len(report.statuses) == 9
-    a, b = MapStore(str(tmp_path / "dask" / "map.zarr")), MapStore(plan.spec.map_url)
+    a, b = MapStore(str(tmp_path / "dask" / "map.zarr")), MapStore(plan.spec.map_store)
     for q in quads:
         np.testing.assert_array_equal(a.read("heat", q.quad), b.read("heat", q.quad))
 

@@ -20,8 +20,9 @@ from reefdask.globalmap.mapstore import MapStore
 from reefdask.globalmap.plan import open_run
 from reefdask.globalmap.progress import progress
 from reefdask.globalmap.quad import QuadTask, RunSpec, process_quad
-from reefdask.globalmap.run import run_job, state_urls
-from reefdask.globalmap.state import STATUSES, StatusStore
+from reefdask.globalmap.run import run_job
+from reefdask.globalmap.statuses import JOBS, QUADS, failure_reasons, quad_work, read_statuses
+from reefdask.io.store import open_store
 from reefdask.synthetic import synth_quads, write_corrupt_quad
 
 pytestmark = pytest.mark.tf
@@ -101,18 +102,24 @@ def reference(world, tmp_path_factory):
 
 def test_statuses_of_every_kind(reference, world):
     run, _ = reference
-    st = StatusStore(state_urls(str(run))["status"]).listing()
+    st = read_statuses(open_store(str(run)))
     assert len(st) == BLOCK + 5
-    assert {q: s.status for q, s in st.items() if q not in world["block"]} == {
+    assert {q: s for q, s in st.items() if q not in world["block"]} == {
         NO_REEF: "no_reef",
         CORRUPT: "corrupt",
         NODATA: "nodata",
         OUTSIDE: "out_of_domain",
         MISSING: "missing",
     }
-    assert {st[q].status for q in world["block"]} == {"done"}
-    reasons = StatusStore(state_urls(str(run))["status"]).details("corrupt")
+    assert {st[q] for q in world["block"]} == {"done"}
+    reasons = failure_reasons(open_store(str(run)))
     assert "corrupt" in reasons[CORRUPT]["error"] and "Read failed" in reasons[CORRUPT]["error"]
+    assert reasons[MISSING]["status"] == "missing" and set(reasons) == {CORRUPT, MISSING}
+    # the statuses are work records: status in the name, the job in the body
+    records = sorted(os.listdir(run / QUADS))
+    assert f"{CORRUPT}.failed.permanent.json" in records and f"{NO_REEF}.skipped.no_reef.json" in records
+    assert f"{MISSING}.failed.missing.json" in records
+    assert {r.owner for r in _records(run).values()} == {reference[1].job}
     # no_reef and nodata quads write nothing: their chunks do not exist
     rows, cols = MapStore(str(run / "map.zarr")).grid().region(Quad.parse(NO_REEF))
     size = rows.stop - rows.start
@@ -124,8 +131,9 @@ def test_statuses_of_every_kind(reference, world):
 
 def test_out_of_domain_is_decided_before_any_model(world):
     spec = RunSpec(
-        map_url="/nonexistent/map.zarr", members=(), schema={}, quad_size=64, halo=2, products=("heat",)
-    )
+        map_store=open_store("memory://nowhere/map.zarr"), members=(), schema={}, quad_size=64, halo=2,
+        products=("heat",),
+    )  # fmt: skip
     res = process_quad(QuadTask(OUTSIDE, "/nonexistent/source.tif", {}, in_domain=False), spec)
     assert res.status == "out_of_domain" and not res.computed  # no model, no source was touched
 
@@ -149,7 +157,7 @@ def test_another_model_is_refused(reference, world, tmp_path):
 def test_progress_agrees_with_the_store(reference, world, tmp_path):
     run, _ = reference
     p = progress(str(run))
-    listing = StatusStore(state_urls(str(run))["status"]).listing()
+    listing = read_statuses(open_store(str(run)))
     assert p["total"] == p["finished"] == len(listing) == BLOCK + 5
     assert p["counts"]["done"] == BLOCK and p["counts"]["corrupt"] == 1 and p["remaining"] == 0
     assert set(p["failures"]) == {CORRUPT, MISSING}
@@ -184,8 +192,9 @@ def _start_job(config):
 
 
 def _job_reports(run):
-    folder = Path(state_urls(str(run))["jobs"])
-    return [json.loads(p.read_text()) for p in folder.glob("*.json")]
+    """The reports of the jobs that ended (a working job publishes its report now and then)."""
+    reports = [json.loads(p.read_text()) for p in (Path(run) / JOBS).glob("*.json")]
+    return [r for r in reports if r["finished"]]
 
 
 def _assert_same_products(run, reference, world):
@@ -196,16 +205,25 @@ def _assert_same_products(run, reference, world):
         np.testing.assert_array_equal(a[k], b[k], err_msg=str(k))
 
 
-def _status_names(folder):
-    return [n for n in os.listdir(folder) if n.rpartition(".")[2] in STATUSES]  # not temporary files
+def _records(run):
+    """``{quad: record}``: each quad's strongest work record (a read each)."""
+    work = quad_work(open_store(str(run)))
+    return {q: work.records.read(e.names[0]) for q, e in work.records.scan().items()}
 
 
-def _statuses_by_job(folder):
+def _statuses_by_job(run):
     out = {}
-    for n in _status_names(folder):
-        body = json.loads((folder / n).read_text())
-        out.setdefault(body["job"], set()).add(body["quad"])
+    for q, rec in _records(run).items():
+        out.setdefault(rec.owner, set()).add(q)
     return out
+
+
+def _claims(run):
+    """``{quad: claim body}`` of every claim left in the run (live or not)."""
+    work = quad_work(open_store(str(run)))
+    prefix = f"{QUADS}/_claims/"
+    keys = work.store.list(prefix)
+    return {k[len(prefix) :]: work.claims.holder(k[len(prefix) :]) for k in keys}
 
 
 @pytest.mark.slow
@@ -214,30 +232,29 @@ def test_two_jobs_share_the_run_and_survive_a_sigkill(world, reference, tmp_path
     run = tmp_path / "run"
     config = _write_config(world, run, tmp_path / "global.yaml", batch=3)
     a, b = _start_job(config), _start_job(config)
-    status = Path(state_urls(str(run))["status"])
     deadline = time.monotonic() + 300
-    while len(_statuses_by_job(status) if status.exists() else {}) < 2:  # both jobs are working
+    while len(_statuses_by_job(run) if (run / "run.json").exists() else {}) < 2:  # both jobs are working
         assert time.monotonic() < deadline and a.poll() is None and b.poll() is None
         time.sleep(0.05)
     os.kill(a.pid, signal.SIGKILL)
     a.wait()
-    orphans = {h["key"] for h in progress(str(run))["leases"]["held"] if f"-{a.pid}-" in h["owner"]}
+    orphans = {q for q, h in _claims(run).items() if h and f"-{a.pid}-" in h["owner"]}
     out = b.communicate(timeout=300)[0]
     assert b.returncode == 0, out
-    # every quad ends with exactly one status
-    names = _status_names(status)
-    assert len(names) == len({n.rpartition(".")[0] for n in names}) == BLOCK + 5
+    # every quad ends with exactly one record
+    listing = quad_work(open_store(str(run))).records.scan()
+    assert len(listing) == BLOCK + 5 and all(len(e.names) == 1 for e in listing.values())
     # no quad computed twice while both jobs lived: what the killed job recorded, the other never computed
-    by_job = _statuses_by_job(status)
+    by_job = _statuses_by_job(run)
     (report,) = _job_reports(run)
     survivor = report["job"]
     killed = next(j for j in by_job if j != survivor)
     assert not by_job[killed] & set(report["computed"])
     assert len(report["computed"]) == len(set(report["computed"]))
     assert f"-{a.pid}-" in killed
-    # the killed job's leases (a batch in progress) expired and the survivor mapped those quads
+    # the killed job's claims (a batch in progress) were taken over and the survivor mapped those quads
     assert orphans <= by_job[survivor], (orphans, by_job)
-    assert progress(str(run))["leases"]["live"] == 0
+    assert progress(str(run))["leases"]["live"] == 0 and not _claims(run)  # finished quads: no claim left
     # and the map equals an uninterrupted single-job run, bit for bit
     _assert_same_products(run, reference, world)
 

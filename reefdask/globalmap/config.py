@@ -70,6 +70,11 @@ class GlobalConfig(StageConfig):
     lease_seconds: float = Field(300.0, gt=0, description="Lease duration; renewed every third of it.")
     batch: int = Field(4, ge=1, description="Quads claimed at a time by a job.")
     wait: bool = Field(True, description="At the end, wait for quads leased by other live jobs.")
+    retry: list[str] = Field(
+        default_factory=lambda: ["transient"],
+        description="Failed quads a job tries again, by failure class: transient (a task lost on the "
+        "cluster), missing (the source had vanished), permanent (corrupt source); [] for none.",
+    )
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec/GCS options.")
 
     @field_validator("products")
@@ -80,6 +85,16 @@ class GlobalConfig(StageConfig):
             raise ValueError(f"unknown product(s) {bad}; use some of {list(PRODUCTS)}")
         if not v:
             raise ValueError(f"name at least one product from {list(PRODUCTS)}")
+        return v
+
+    @field_validator("retry")
+    @classmethod
+    def _classes(cls, v: list[str]) -> list[str]:
+        from reefdask.work import FAILURES
+
+        bad = [c for c in v if c not in FAILURES]
+        if bad:
+            raise ValueError(f"unknown failure class(es) {bad}; use some of {list(FAILURES)}")
         return v
 
     @field_validator("domain")

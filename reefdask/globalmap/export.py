@@ -22,7 +22,8 @@ import numpy as np
 from reefdask.core.grid import Quad
 from reefdask.globalmap.mapstore import NODATA, MapStore
 from reefdask.globalmap.plan import read_manifest
-from reefdask.io.storage import join
+from reefdask.globalmap.statuses import read_statuses
+from reefdask.io.store import Store, open_store
 
 __all__ = ["CATEGORICAL", "export_run", "block_of"]
 
@@ -44,20 +45,17 @@ def block_of(quad: Quad, block: int) -> Quad:
 
 
 def export_run(
-    run: str, outdir: str, *, block: int = 1, storage_options: dict[str, Any] | None = None
+    run: Store | str, outdir: str, *, block: int = 1, storage_options: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Write COGs, VRT mosaics and a STAC catalog of the run's ``done`` quads into ``outdir``.
 
-    Returns a summary: the files written per product and the catalog's path.
+    ``run`` is the run's :class:`~reefdask.io.store.Store`, or its URL (opened once with
+    ``storage_options``). Returns a summary: the files written per product and the catalog's path.
     """
-    from reefdask.globalmap.run import state_urls
-    from reefdask.globalmap.state import StatusStore
-
-    manifest = read_manifest(run, storage_options)
-    statuses = {
-        q: s.status for q, s in StatusStore(state_urls(run)["status"], storage_options).listing().items()
-    }
-    store = MapStore(join(run, "map.zarr"), storage_options)
+    run_store = open_store(run, storage_options)
+    manifest = read_manifest(run_store)
+    statuses = read_statuses(run_store)
+    store = MapStore(run_store.child("map.zarr"))
     grid = store.grid()
     names: tuple[str, ...] = ("probabilities", "coarse", "classes", "heat", "outline")
     products = [p for p in names if p in store.products()]

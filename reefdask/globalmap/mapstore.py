@@ -15,11 +15,16 @@ run's provenance.
 
 Examples
 --------
->>> import tempfile
 >>> from reefdask.core.grid import Quad
+>>> from reefdask.io.store import open_store
 >>> grid = QuadGrid(level=15, quad_size=64)
 >>> grid.shape, grid.region(Quad.parse("L15-0525E-1123N"))
 ((131072, 131072), (slice(59136, 59200, None), slice(33600, 33664, None)))
+>>> ms = MapStore(open_store("memory://doc-mapstore/map.zarr"))
+>>> ms.create(grid, {"heat": []}, grid_attrs(grid))
+>>> ms.write(Quad.parse("L15-0525E-1123N"), {"heat": np.full((64, 64), 7, "uint8")})
+>>> int(ms.read("heat", Quad.parse("L15-0525E-1123N")).max()), ms.products()
+(7, ['heat'])
 """
 
 from __future__ import annotations
@@ -31,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from reefdask.core.grid import CRS, HALF_WORLD, Quad
-from reefdask.io.storage import is_local, storage_options_for, strip_protocol
+from reefdask.io.store import Store, open_store
 
-__all__ = ["NODATA", "QuadGrid", "MapStore", "grid_attrs"]
+__all__ = ["NODATA", "QuadGrid", "MapStore", "grid_attrs", "zarr_store"]
 
 NODATA = 255
 
@@ -73,25 +78,34 @@ class QuadGrid:
         return slice(r0, r0 + s), slice(c0, c0 + s)
 
 
-def _store(url: str, storage_options: dict[str, Any] | None, read_only: bool = False) -> Any:
+def zarr_store(store: Store, read_only: bool = False) -> Any:
+    """The zarr-python store over ``store``'s root: files when it is local, else its fsspec options."""
     from zarr.storage import FsspecStore, LocalStore
 
-    if is_local(url):
-        return LocalStore(strip_protocol(url), read_only=read_only)
-    opts = storage_options_for(url, storage_options)
-    return FsspecStore.from_url(url, storage_options=opts, read_only=read_only)
+    if store.local:
+        return LocalStore(store.url_for(), read_only=read_only)
+    opts = store.storage_options or None
+    return FsspecStore.from_url(store.url_for(), storage_options=opts, read_only=read_only)
 
 
 class MapStore:
-    """Create, write and read the products of a run (``RUN/map.zarr``)."""
+    """Create, write and read the products of a run (``RUN/map.zarr``).
 
-    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
-        self.url = url
-        self.storage_options = storage_options
+    ``store`` is the :class:`~reefdask.io.store.Store` rooted at the Zarr group (a URL is
+    opened with :func:`~reefdask.io.store.open_store` and ``storage_options``).
+    """
+
+    def __init__(self, store: Store | str, storage_options: dict[str, Any] | None = None) -> None:
+        self.store = open_store(store, storage_options)
         self._group: Any = None
 
+    @property
+    def url(self) -> str:
+        """The group's URL."""
+        return self.store.url_for()
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (MapStore, (self.url, self.storage_options))
+        return (MapStore, (self.store,))
 
     def create(self, grid: QuadGrid, bands: dict[str, list[int]], attrs: dict[str, Any]) -> None:
         """Lay out the arrays (idempotent: concurrent jobs write identical metadata).
@@ -101,7 +115,7 @@ class MapStore:
         import zarr
         from zarr.errors import ContainsArrayError, ContainsGroupError
 
-        store = _store(self.url, self.storage_options)
+        store = zarr_store(self.store)
         try:
             group = zarr.create_group(store, attributes=_jsonable(attrs))
         except ContainsGroupError:
@@ -132,7 +146,7 @@ class MapStore:
         if self._group is None:
             import zarr
 
-            self._group = zarr.open_group(_store(self.url, self.storage_options), mode="r+")
+            self._group = zarr.open_group(zarr_store(self.store), mode="r+")
         return self._group
 
     def attrs(self) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 The run store (a folder or ``gs://`` prefix) holds ``run.json`` (configuration,
 provenance, inventory), ``map.zarr`` (the sparse products, see :mod:`.mapstore`) and
-``state/`` (``status/`` per quad, ``leases/``, ``jobs/``). Every job calls
+``state/`` (``quads/``: the quads' work records and claims, see :mod:`.statuses`;
+``jobs/``: one report per job). The store is opened once here
+(:func:`~reefdask.io.store.open_store`) and travels in the :class:`RunPlan`. Every job calls
 :func:`open_run`: the first lays the store out, the others find it and check that it
 was made by the same models and settings.
 """
@@ -19,7 +21,8 @@ from reefdask.globalmap.config import GlobalConfig
 from reefdask.globalmap.ensemble import check_members
 from reefdask.globalmap.mapstore import MapStore, QuadGrid, grid_attrs
 from reefdask.globalmap.quad import Member, QuadTask, RunSpec
-from reefdask.io.storage import exists, filesystem, is_local, join, read_bytes, write_bytes_atomic
+from reefdask.io.storage import filesystem, join, read_bytes
+from reefdask.io.store import Store, open_store
 
 __all__ = ["RunPlan", "open_run", "read_manifest", "resolve_inventory", "in_domain_test"]
 
@@ -28,7 +31,7 @@ __all__ = ["RunPlan", "open_run", "read_manifest", "resolve_inventory", "in_doma
 class RunPlan:
     """An opened run: its store, spec shared by quad tasks, and one task per quad."""
 
-    url: str
+    store: Store
     spec: RunSpec
     tasks: dict[str, QuadTask]
     regions: dict[str, str]
@@ -36,9 +39,9 @@ class RunPlan:
     config: GlobalConfig
 
     @property
-    def storage_options(self) -> dict[str, Any]:
-        """Fsspec options of the run store."""
-        return dict(self.config.storage_options)
+    def url(self) -> str:
+        """The run store's URL."""
+        return self.store.url_for()
 
 
 def resolve_inventory(config: GlobalConfig) -> dict[str, tuple[str, str]]:
@@ -64,7 +67,7 @@ def resolve_inventory(config: GlobalConfig) -> dict[str, tuple[str, str]]:
         records = load_inventory(inv, opts).records
     elif any(c in inv for c in "*?["):
         fs, pattern = filesystem(inv, opts)
-        prefix = "" if is_local(inv) else inv.split("://", 1)[0] + "://"
+        prefix = inv.split("://", 1)[0] + "://" if "://" in inv else ""
         records = Inventory.from_paths({f"{prefix}{p}": None for p in sorted(fs.glob(pattern))}).records
     else:
         records = build_inventory(inv, pattern="**/L*-*E-*N.tif", storage_options=opts).records
@@ -152,28 +155,21 @@ def _member(
 def _quad_size(sources: dict[str, tuple[str, str]], config: GlobalConfig) -> int:
     if config.quad_size is not None:
         return config.quad_size
-    import rasterio
-
+    from reefdask.io.rasters import open_imagery
     from reefdask.io.storage import storage_options_for
 
     url = next(iter(sources.values()))[0]
-    if not is_local(url):
-        from reefdask.io.rasters import open_imagery
-
-        return int(
-            open_imagery(url, storage_options=storage_options_for(url, config.storage_options)).sizes["y"]
-        )
-    with rasterio.open(url) as ds:
-        return int(ds.height)
+    return int(open_imagery(url, storage_options=storage_options_for(url, config.storage_options)).sizes["y"])
 
 
-def read_manifest(url: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``run.json`` of a run store."""
+def read_manifest(run: Store | str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``run.json`` of a run store (a :class:`~reefdask.io.store.Store`, or a URL to open)."""
+    store = open_store(run, storage_options)
     try:
-        return dict(json.loads(read_bytes(join(url, "run.json"), storage_options)))
+        return dict(json.loads(store.read("run.json")))
     except InputNotFoundError as err:
         raise InputNotFoundError(
-            f"{url} is not a global run (no run.json); start it with `reefdask global run`."
+            f"{store.url_for()} is not a global run (no run.json); start it with `reefdask global run`."
         ) from err
 
 
@@ -181,8 +177,9 @@ def open_run(config: GlobalConfig) -> RunPlan:
     """Lay out (first job) or open (later jobs) the run store; refuse another model's run."""
     from reefdask import __version__
 
-    url = config.run.rstrip("/")
     opts = dict(config.storage_options)
+    store = open_store(config.run.rstrip("/"), opts)  # the run store, opened once and passed down
+    url = store.url_for()
     sources = resolve_inventory(config)
     size = _quad_size(sources, config)
     members, schemas, decisions = zip(*(_member(m, config, size) for m in config.models), strict=True)
@@ -237,9 +234,9 @@ def open_run(config: GlobalConfig) -> RunPlan:
         "reefdask_version": __version__,
         "quads": {q: {"source": u, "region": r} for q, (u, r) in sources.items()},
     }
-    map_url = join(url, "map.zarr")
-    if exists(join(url, "run.json"), opts):
-        found = read_manifest(url, opts)
+    map_store = store.child("map.zarr")
+    if store.exists("run.json"):
+        found = read_manifest(store)
         if found.get("fingerprint") != manifest["fingerprint"]:
             raise FingerprintMismatchError(
                 f"{url} was made by other models or settings ({found.get('fingerprint')} != "
@@ -259,11 +256,11 @@ def open_run(config: GlobalConfig) -> RunPlan:
             "outline": [],
         }
         wanted = {k: v for k, v in bands.items() if k in config.products}
-        MapStore(map_url, opts).create(QuadGrid(level, size), wanted, attrs)
-        write_bytes_atomic(join(url, "run.json"), json.dumps(manifest, indent=1).encode(), opts)
+        MapStore(map_store).create(QuadGrid(level, size), wanted, attrs)
+        store.publish("run.json", json.dumps(manifest, indent=1).encode())
     weights = None if config.weights is None else tuple(config.weights)
     spec = RunSpec(
-        map_url,
+        map_store,
         tuple(members),
         schemas[0],
         size,
@@ -287,7 +284,7 @@ def open_run(config: GlobalConfig) -> RunPlan:
                         neighbours[f"{dx},{dy}"] = inventory[n]["source"]
         tasks[q] = QuadTask(q, info["source"], neighbours, inside(quad))
     regions = {q: v["region"] for q, v in inventory.items()}
-    return RunPlan(url, spec, tasks, regions, manifest, config)
+    return RunPlan(store, spec, tasks, regions, manifest, config)
 
 
 def _codes(schema: dict[str, Any]) -> list[int]:

@@ -1,18 +1,23 @@
 """Where a global run stands, read from its store while jobs run (local or bucket).
 
-One listing of the statuses, one of the leases (plus a read of each lease held, a few),
-and a read of each failed quad's reason: counts per status and per region, rate and
-ETA, leases held and by whom, corrupt and missing quads with their reasons.
+One listing of the quad records (their status is in the name; a second listing for a
+run begun before the work layer), one of the live claims (plus a read of each claim
+held: jobs x batch, a few), one of the job reports (a read each: their rates give the
+run's rate and ETA) and a read of each failed quad's record for its reason. Quad
+statuses are the global map's names (done, no_reef, corrupt, missing ...:
+:mod:`.statuses`).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
-from reefdask.globalmap.leases import Leases, open_versioned_store
 from reefdask.globalmap.plan import read_manifest
-from reefdask.globalmap.state import STATUSES, StatusStore
+from reefdask.globalmap.statuses import FAILED, JOBS, STATUSES, failure_reasons, quad_work, read_statuses
+from reefdask.io.store import Store, open_store
+from reefdask.work import CLAIMS_DIR
 
 __all__ = ["COLORS", "RunProgress", "progress", "format_progress", "progress_html", "draw_map"]
 
@@ -24,9 +29,12 @@ COLORS = {
     "out_of_domain": "#c7c7c7",
     "corrupt": "#d62728",
     "missing": "#ff7f0e",
+    "transient": "#9467bd",
     "pending": "#ffffff",
     "leased": "#ffd92f",
 }
+#: job reports older than this (seconds) before the newest one do not count in the rate
+RATE_WINDOW = 900.0
 
 
 class RunProgress(dict[str, Any]):
@@ -39,66 +47,91 @@ class RunProgress(dict[str, Any]):
         return progress_html(self)
 
 
-def progress(run: str, storage_options: dict[str, Any] | None = None, *, window: int = 200) -> RunProgress:
-    """Counts, rate, ETA, leases and failures of the run at ``run`` (JSON-friendly).
+def progress(run: Store | str, storage_options: dict[str, Any] | None = None) -> RunProgress:
+    """Counts, rate, ETA, claims (``leases``) and failures of the run at ``run`` (JSON-friendly).
 
-    ``window``: the rate is measured over the last ``window`` statuses recorded.
+    ``run`` is the run's :class:`~reefdask.io.store.Store`, or its URL (opened once with
+    ``storage_options``).
     """
-    from reefdask.globalmap.run import state_urls
-
-    manifest = read_manifest(run, storage_options)
+    store = open_store(run, storage_options)
+    manifest = read_manifest(store)
     quads: dict[str, dict[str, str]] = manifest["quads"]
-    urls = state_urls(run.rstrip("/"))
-    status = StatusStore(urls["status"], storage_options)
-    listing = {q: s for q, s in status.listing().items() if q in quads}
+    work = quad_work(store)
+    listing = work.records.scan()
+    statuses = {q: s for q, s in read_statuses(store, listing).items() if q in quads}
     counts = {s: 0 for s in STATUSES}
     regions: dict[str, dict[str, int]] = {}
     for q, info in quads.items():
-        s = listing[q].status if q in listing else "pending"
+        s = statuses.get(q, "pending")
         counts[s] = counts.get(s, 0) + 1
         reg = regions.setdefault(info.get("region") or "-", {})
         reg[s] = reg.get(s, 0) + 1
-    times = sorted(s.time for s in listing.values())[-window:]
     now = time.time()
-    rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else None
-    remaining = len(quads) - len(listing)
-    held = Leases(open_versioned_store(urls["leases"], storage_options), "progress").held()
+    held = _claims(store, work)
     live = [h for h in held if h["live"]]
     by_owner: dict[str, int] = {}
     for h in live:
         by_owner[h["owner"]] = by_owner.get(h["owner"], 0) + 1
-    failures = (
-        {**status.details("corrupt"), **status.details("missing")}
-        if (counts["corrupt"] or counts["missing"])
-        else {}
-    )
+    rate, newest = _rate(store)
+    remaining = len(quads) - len(statuses)
+    failures = failure_reasons(store, listing) if any(counts[s] for s in FAILED) else {}
     report = {
-        "run": run,
+        "run": store.url_for(),
         "fingerprint": manifest.get("fingerprint"),
         "members": manifest.get("members"),
         "total": len(quads),
-        "finished": len(listing),
+        "finished": len(statuses),
         "remaining": remaining,
-        "percent": round(100.0 * len(listing) / max(1, len(quads)), 2),
+        "percent": round(100.0 * len(statuses) / max(1, len(quads)), 2),
         "counts": {k: v for k, v in counts.items() if v or k in STATUSES},
         "regions": regions,
         "rate_per_hour": None if rate is None else rate * 3600,
         "eta_seconds": None if not rate or not remaining else remaining / rate,
-        "last_status_age_seconds": None if not times else now - times[-1],
+        "last_status_age_seconds": None if newest is None else now - newest,
         "leases": {
             "live": len(live),
             "expired": len(held) - len(live),
             "by_owner": by_owner,
             "held": [{**h, "expires_in": h["expires"] - now} for h in live],
         },
-        "failures": {
-            q: {"status": b.get("status"), "error": b.get("error"), "job": b.get("job")}
-            for q, b in sorted(failures.items())
-        },
-        "statuses": {q: s.status for q, s in sorted(listing.items())},
+        "failures": failures,
+        "statuses": statuses,
         "leased": sorted(h["key"] for h in live),
     }
     return RunProgress(report)
+
+
+def _claims(store: Store, work: Any) -> list[dict[str, Any]]:
+    """Every quad claim: quad (``key``), owner, expiry, live (one listing, a read per claim)."""
+    prefix = f"{work.prefix}/{CLAIMS_DIR}/"
+    out = []
+    for key in store.list(prefix):
+        quad = key[len(prefix) :]
+        info = work.claims.holder(quad)
+        if info is not None:
+            out.append({"key": quad, "owner": info.get("owner"), "expires": float(info.get("expires", 0)),
+                        "live": bool(info["live"])})  # fmt: skip
+    return out
+
+
+def _rate(store: Store) -> tuple[float | None, float | None]:
+    """Quads per second of the jobs that reported lately (sum of their rates), and the newest report."""
+    reports = []
+    for key in store.list(f"{JOBS}/"):
+        try:
+            reports.append(json.loads(store.read(key)))
+        except (ValueError, OSError):
+            continue
+    times = [r.get("updated") or 0.0 for r in reports]
+    if not reports or not max(times):
+        return None, None
+    newest = max(times)
+    rate = 0.0
+    for r, t in zip(reports, times, strict=True):
+        span = t - float(r.get("started") or t)
+        if newest - t <= RATE_WINDOW and span > 0:
+            rate += len(r.get("statuses") or {}) / span
+    return rate or None, newest
 
 
 def format_progress(p: dict[str, Any]) -> str:
@@ -120,7 +153,8 @@ def format_progress(p: dict[str, Any]) -> str:
     for owner, n in sorted(lv["by_owner"].items()):
         lines.append(f"  {owner}: {n}")
     for q, f in p["failures"].items():
-        lines.append(f"{f['status']} {q}: {f['error']}")
+        again = f" ({f['attempts']} attempts)" if (f.get("attempts") or 1) > 1 else ""
+        lines.append(f"{f['status']} {q}: {f['error']}{again}")
     return "\n".join(lines)
 
 
@@ -166,7 +200,11 @@ def progress_html(p: dict[str, Any]) -> str:
 
 
 def draw_map(p: dict[str, Any], path: str, storage_options: dict[str, Any] | None = None) -> str:
-    """Draw the run's quads coloured by status (leased quads in yellow) into a PNG."""
+    """Draw the run's quads coloured by status (claimed quads in yellow) into a PNG.
+
+    The quads come from ``p["statuses"]`` and the run's inventory (``p["run"]``, opened with
+    ``storage_options``).
+    """
     from matplotlib.patches import Patch, Rectangle
 
     from reefdask.core.grid import Quad

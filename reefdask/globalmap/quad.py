@@ -16,8 +16,9 @@ tile/window strategies); several members are averaged (an ensemble).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +26,10 @@ from reefdask.core.grid import Quad
 from reefdask.errors import InputNotFoundError
 from reefdask.globalmap.mapstore import NODATA, MapStore
 from reefdask.model.resample import RESAMPLING, downsample
+from reefdask.work import ClaimLostError
+
+if TYPE_CHECKING:
+    from reefdask.io.store import Store
 
 __all__ = ["Member", "RunSpec", "QuadTask", "QuadResult", "process_quad", "predict_quad", "derive_products"]
 
@@ -49,7 +54,7 @@ class Member:
 class RunSpec:
     """What every quad task of a run shares (small: travels to Dask workers)."""
 
-    map_url: str
+    map_store: Store  # the run's map.zarr
     members: tuple[Member, ...]
     schema: dict[str, Any]
     quad_size: int
@@ -81,8 +86,13 @@ class QuadResult:
     computed: bool = False
 
 
-def process_quad(task: QuadTask, spec: RunSpec) -> QuadResult:
-    """Map one quad and return its status; bad inputs become statuses, not exceptions."""
+def process_quad(task: QuadTask, spec: RunSpec, fence: Callable[[], None] | None = None) -> QuadResult:
+    """Map one quad and return its status; bad inputs become statuses, not exceptions.
+
+    ``fence`` (the job's claim check, :class:`~reefdask.work.Fence` on a Dask worker) runs
+    right before the products are written; when the claim is lost it raises
+    :class:`~reefdask.work.ClaimLostError` and nothing is written.
+    """
     t0 = time.perf_counter()
 
     def result(status: str, error: str | None = None, computed: bool = False) -> QuadResult:
@@ -103,9 +113,13 @@ def process_quad(task: QuadTask, spec: RunSpec) -> QuadResult:
         products = derive_products(probs, valid, spec)
         if not (products["outline"] == 1).any():
             return result("no_reef", computed=True)
-        MapStore(spec.map_url, spec.storage_options).write(
+        if fence is not None:
+            fence()
+        MapStore(spec.map_store).write(
             Quad.parse(task.quad), {k: v for k, v in products.items() if k in spec.products}
         )
+    except ClaimLostError:
+        raise  # another job holds the quad now: this one writes and records nothing
     except Exception as err:  # a failure of this quad only: keep it and go on
         return result("corrupt", f"processing failed: {type(err).__name__}: {err}")
     return result("done", computed=True)

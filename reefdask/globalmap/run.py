@@ -1,13 +1,25 @@
-"""The job loop of a global run: claim a batch of quads, map each, record its status, repeat.
+"""The job loop of a global run: plan, claim a batch of quads, map them, record each, repeat.
 
 Any number of jobs may run :func:`run_job` on one run at once (processes, SLURM jobs,
-machines): they coordinate only through the store. Each round a job lists the statuses
-(one listing) and the live leases, leases a batch of quads nobody holds (starting at a
-job-specific place in the inventory, so jobs rarely contend), keeps the leases renewed
-while it works, re-checks each quad's status after leasing it (another job may have
-finished it meanwhile), maps it, records its status and only then releases the lease.
-A crashed job's leases expire and are taken over. One bad quad never stops a job, and a
-run whose quads all have a status does nothing and says so.
+machines): they coordinate only through the run store, with the work layer's parts
+(:mod:`reefdask.work`; the quads' records and claims, :mod:`.statuses`). Each round a job
+
+1. **plans** from one listing of the quad records (quads without a record, and failures
+   of a class in ``config.retry``), starting at a job-specific place in the inventory so
+   that jobs rarely contend;
+2. **claims** a batch of them (expiring claims; a quad another job finished after the
+   listing is given back at once) and keeps the claims renewed while it works;
+3. **maps** each quad (in this process, or on the ``client``'s cluster); the fence runs
+   right before the quad's products are written;
+4. **records** each quad's status through its claim, which proves it is still held: a job
+   whose claim was taken over (it stalled past the claim's expiry) records nothing and
+   lists the quad in :attr:`JobReport.lost`.
+
+A crashed job's claims expire and are taken over (at once by a job on the same host,
+which sees the process is gone). One bad quad never stops a job; a job tries a quad at
+most once; a run whose quads all have a record does nothing and says so. Jobs of
+reefdask versions before the work layer (``state/leases``) must not share a run with
+these jobs; their statuses (``state/status``) are read as finished.
 """
 
 from __future__ import annotations
@@ -23,13 +35,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from reefdask.globalmap.config import GlobalConfig
-from reefdask.globalmap.leases import LeaseKeeper, Leases, open_versioned_store
 from reefdask.globalmap.plan import RunPlan, open_run
 from reefdask.globalmap.quad import QuadResult, process_quad
-from reefdask.globalmap.state import StatusStore
-from reefdask.io.storage import join, write_bytes_atomic
+from reefdask.globalmap.statuses import FAILED, JOBS, legacy_statuses, quad_work, record_result
+from reefdask.work import Claim, ClaimLostError, Listing, Work, keep
 
-__all__ = ["JobReport", "new_job_id", "run_job", "state_urls"]
+__all__ = ["JobReport", "new_job_id", "run_job"]
+
+#: seconds between two publications of a working job's report (progress reads its rate)
+REPORT_EVERY = 30.0
 
 
 @dataclass
@@ -45,6 +59,10 @@ class JobReport:
     seconds: float = 0.0
     compute_seconds: float = 0.0
     coordination_seconds: float = 0.0
+    #: wall-clock times (seconds since the epoch): start, last report, and whether it ended
+    started: float = field(default_factory=time.time)
+    updated: float = 0.0
+    finished: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -57,20 +75,16 @@ class JobReport:
         for s in self.statuses.values():
             counts[s] = counts.get(s, 0) + 1
         parts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+        lost = f"; {len(self.lost)} lost to other jobs" if self.lost else ""
         return (
             f"job {self.job}: {len(self.statuses)} quads ({parts}) in {self.seconds:.1f} s; "
-            f"coordination {self.coordination_seconds:.2f} s"
+            f"coordination {self.coordination_seconds:.2f} s{lost}"
         )
 
 
 def new_job_id() -> str:
     """``host-pid-random``: unique per job, readable in progress reports."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-def state_urls(run: str) -> dict[str, str]:
-    """Where a run keeps its statuses, leases and job reports."""
-    return {k: join(run, "state", k) for k in ("status", "leases", "jobs")}
 
 
 def run_job(
@@ -91,114 +105,128 @@ def run_job(
     t_start = time.perf_counter()
     job = job_id or new_job_id()
     plan = open_run(config)
-    urls = state_urls(plan.url)
-    opts = plan.storage_options or None
-    status = StatusStore(urls["status"], opts)
-    leases = Leases(open_versioned_store(urls["leases"], opts), job, ttl=config.lease_seconds)
+    store = plan.store
+    work = quad_work(store, owner=job, ttl=config.lease_seconds)
     report = JobReport(job, plan.url)
-    order = _rotated(sorted(plan.tasks), job)
-    coord = 0.0
+    t0 = time.perf_counter()
+    store.remove_stale("state/")
+    old = legacy_statuses(store)  # a run begun before the work layer: those quads are finished
+    order = _rotated(sorted(q for q in plan.tasks if q not in old), job)
+    coord = time.perf_counter() - t0
     first = True
-    seen: set[str] = set()
+    tried: set[str] = set()
+    seen: set[str] = {q for q in old if q in plan.tasks}
+    last_report = time.monotonic()
 
     def tell(quads: Any) -> None:
         if progress is not None and not seen.issuperset(quads):
             seen.update(quads)
             progress(len(seen), len(plan.tasks))
 
-    with LeaseKeeper(leases) as keeper:
-        while max_quads is None or len(report.statuses) < max_quads:
-            t0 = time.perf_counter()
-            done = status.listing()
-            tell(done)
-            todo = [q for q in order if q not in done]
-            if not todo:
-                report.nothing_to_do = first
-                coord += time.perf_counter() - t0
-                break
-            first = False
-            busy = {h["key"] for h in leases.held() if h["live"]}
-            batch = []
-            for q in todo:
-                if q in busy:
-                    continue
-                lease = leases.acquire(q)
-                if lease is not None:
-                    keeper.add(lease)
-                    batch.append(q)
-                    if len(batch) >= config.batch:
-                        break
+    while max_quads is None or len(report.statuses) < max_quads:
+        t0 = time.perf_counter()
+        planned = work.plan(order, retry=config.retry)
+        tell([q for q in planned.listing if q in plan.tasks])
+        todo = [q for q in planned.pending if q not in tried]
+        if not todo:
+            report.nothing_to_do = first
             coord += time.perf_counter() - t0
-            if not batch:
-                if not config.wait:
+            break
+        first = False
+        batch: list[Claim] = []
+        for q in todo:
+            claim = work.claim(q)
+            if isinstance(claim, Claim):
+                batch.append(claim)
+                if len(batch) >= config.batch:
                     break
-                time.sleep(min(1.0, config.lease_seconds / 3))  # others hold the rest: wait for them
-                continue
-            coord += _work(plan, batch, status, keeper, report, client, log, tell)
-        report.lost = sorted(keeper.lost)
-    report.seconds = time.perf_counter() - t_start
-    report.coordination_seconds = coord
+        coord += time.perf_counter() - t0
+        if not batch:
+            if not config.wait:
+                break
+            time.sleep(min(1.0, config.lease_seconds / 3))  # others hold the rest: wait for them
+            continue
+        tried.update(c.unit for c in batch)
+        coord += _work(plan, work, batch, planned.listing, report, client, log, tell)
+        if time.monotonic() - last_report > REPORT_EVERY:
+            _publish(store, report, t_start, coord)
+            last_report = time.monotonic()
+    report.finished = True
     if report.nothing_to_do:
-        log(str(report))
+        report.seconds, report.coordination_seconds = time.perf_counter() - t_start, coord
     else:
-        write_bytes_atomic(join(urls["jobs"], f"{job}.json"), json.dumps(report.to_dict()).encode(), opts)
-        log(str(report))
+        _publish(store, report, t_start, coord)
+    log(str(report))
     return report
+
+
+def _publish(store: Any, report: JobReport, t_start: float, coord: float) -> None:
+    """Publish the job's report (``state/jobs/<job>.json``): progress reads rates from these."""
+    report.seconds, report.coordination_seconds = time.perf_counter() - t_start, coord
+    report.updated = time.time()
+    store.publish(f"{JOBS}/{report.job}.json", json.dumps(report.to_dict()).encode())
 
 
 def _work(
     plan: RunPlan,
-    batch: list[str],
-    status: StatusStore,
-    keeper: LeaseKeeper,
+    work: Work,
+    batch: list[Claim],
+    listing: Listing,
     report: JobReport,
     client: Any,
     log: Callable[[str], None],
-    tell: Callable[[list[str]], None] = lambda quads: None,
+    tell: Callable[[list[str]], None],
 ) -> float:
-    """Map the quads of ``batch``; returns the seconds spent on coordination."""
+    """Map the quads of ``batch`` (claims held, renewed meanwhile); the seconds spent coordinating."""
     coord = 0.0
-    t0 = time.perf_counter()
-    todo = []
-    for q in batch:
-        if status.status_of(q) is not None:  # finished by another job since our listing
-            keeper.release(q, finished=True)
-        else:
-            todo.append(q)
-    coord += time.perf_counter() - t0
+    claims = {c.unit: c for c in batch}
 
-    def record(res: QuadResult) -> None:
+    def record(q: str, res: QuadResult | BaseException) -> None:
         nonlocal coord
         t1 = time.perf_counter()
-        status.record(res.quad, res.status, job=report.job, seconds=res.seconds, error=res.error)
-        keeper.release(res.quad, finished=True)
-        coord += time.perf_counter() - t1
-        report.statuses[res.quad] = res.status
-        tell([res.quad])
+        claim, status = claims[q], "failed"
+        try:
+            if isinstance(res, BaseException):
+                raise res
+            status = record_result(work, claim, res, listing)
+        except ClaimLostError:  # taken over by another job: it records the quad, this job nothing
+            report.lost.append(q)
+            return
+        finally:
+            work.finish(claim, status)
+            coord += time.perf_counter() - t1
+        report.statuses[q] = res.status
+        tell([q])
         report.compute_seconds += res.seconds
         if res.computed:
-            report.computed.append(res.quad)
-        if res.status in ("corrupt", "missing"):
-            log(f"{res.quad}: {res.status}: {res.error}")
+            report.computed.append(q)
+        if res.status in FAILED:
+            log(f"{q}: {res.status}: {res.error}")
 
-    if client is None:
-        for q in todo:
-            record(process_quad(plan.tasks[q], plan.spec))
-        return coord
-    from distributed import as_completed
+    with keep(batch):
+        if client is None:
+            for q, claim in claims.items():
+                try:
+                    res: QuadResult | BaseException = process_quad(plan.tasks[q], plan.spec, claim.check)
+                except ClaimLostError as err:
+                    res = err
+                record(q, res)
+            return coord
+        from distributed import as_completed
 
-    futures = {
-        client.submit(process_quad, plan.tasks[q], plan.spec, key=f"globalmap-{q}-{uuid.uuid4().hex[:6]}"): q
-        for q in todo
-    }
-    for fut in as_completed(list(futures)):
-        try:
-            res = fut.result()
-        except Exception as err:  # e.g. the worker died on this quad: keep the reason, go on
-            res = QuadResult(
-                futures[fut], "corrupt", f"task failed on the cluster: {type(err).__name__}: {err}"
-            )
-        record(res)
+        futures = {}
+        for q, claim in claims.items():  # the fence travels: the worker checks it before writing
+            key = f"globalmap-{q}-{uuid.uuid4().hex[:6]}"
+            futures[client.submit(process_quad, plan.tasks[q], plan.spec, claim.fence(), key=key)] = q
+        for fut in as_completed(list(futures)):
+            q = futures[fut]
+            try:
+                res = fut.result()
+            except ClaimLostError as err:
+                res = err
+            except Exception as err:  # e.g. the worker died on this quad: keep the reason, go on
+                res = QuadResult(q, "transient", f"task failed on the cluster: {type(err).__name__}: {err}")
+            record(q, res)
     return coord
 
 
