@@ -184,6 +184,7 @@ def resolve_imagery(
     if isinstance(imagery, xr.DataArray):
         da, desc = imagery, f"<DataArray {imagery.name or 'imagery'}>"
     else:
+        import reefdask.cube.store  # noqa: F401  (registers the reader of cube scenes, STORE/SCENE)
         from reefdask.io.rasters import open_imagery
 
         # read blocks a quarter of a chunk wide: a task's chunk + halo then reads little beyond itself
