@@ -10,13 +10,6 @@ Multiple locations
 ------------------
 A quad that sits in several region folders is merged: pixels that are nodata in the
 first location (sorted by path) are filled from the next.
-
-Examples
---------
->>> import numpy as np
->>> a = np.array([[[10, 20, 0, 0], [30, 41, 0, 7]]], dtype="uint8")   # (band, y, x), nodata 0
->>> downsample(a, 2, "average", nodata=0).tolist()
-[[[25, 7]]]
 """
 
 from __future__ import annotations

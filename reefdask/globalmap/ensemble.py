@@ -67,7 +67,7 @@ def member_probabilities(
     (at most ``halo``) around the focal quad, through the inference engine's strategies.
     """
     from reefdask.model.preprocess import Preprocessing
-    from reefdask.predict import strategies
+    from reefdask.model.strategies import run_strategy
     from reefdask.predict.model import load_model
 
     pre = Preprocessing.from_dict(member.preprocessing)
@@ -76,18 +76,7 @@ def member_probabilities(
     m = member.halo
     x = x[halo - m : halo + size + m, halo - m : halo + size + m]
     model = load_model(member.url, member.key, storage_options)
-    fill = pre.nodata_encoding
-    if member.strategy == "tiles":
-        return strategies.tiles(model, x, halo=m, h=size, w=size, stride=member.stride, fill=fill)
-    run = strategies.windows_centre if member.strategy == "centre" else strategies.windows_blend
-    return run(
-        model,
-        x,
-        window=member.window,
-        step=member.step,
-        halo=m,
-        h=size,
-        w=size,
-        fill=fill,
-        batch_size=member.batch_size,
-    )
+    return run_strategy(
+        model, x, member.strategy, halo=m, h=size, w=size, stride=member.stride, window=member.window,
+        step=member.step, fill=pre.nodata_encoding, batch_size=member.batch_size,
+    )  # fmt: skip

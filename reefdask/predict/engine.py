@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 from reefdask.io.store import Store
+from reefdask.model.preprocess import Preprocessing
+from reefdask.model.strategies import run_strategy
 from reefdask.predict.ledger import ChunkRecord, Ledger
 from reefdask.predict.model import load_model
 from reefdask.predict.output import write_chunk
-from reefdask.predict.preprocess import Preprocessing
-from reefdask.predict.strategies import tiles, windows_blend, windows_centre
 from reefdask.predict.writer import background_writes, process_writer
 from reefdask.work import Claim, ClaimLostError, classify
 
@@ -154,22 +154,10 @@ def _predict(task: ChunkTask, raw: np.ndarray, ctx: RunContext) -> tuple[np.ndar
     if not inner.any():
         return (*nodata_outputs(n, h, w, ctx.output_dtype), False)
     model = load_model(ctx.model, ctx.model_key, ctx.storage_options)
-    if ctx.strategy == "tiles":
-        probs = tiles(model, x, halo=halo, h=h, w=w, stride=ctx.stride, fill=fill)
-    else:
-        run = windows_centre if ctx.strategy == "centre" else windows_blend
-        assert ctx.window is not None and ctx.step is not None
-        probs = run(
-            model,
-            x,
-            window=ctx.window,
-            step=ctx.step,
-            halo=halo,
-            h=h,
-            w=w,
-            fill=fill,
-            batch_size=ctx.batch_size,
-        )
+    probs = run_strategy(
+        model, x, ctx.strategy, halo=halo, h=h, w=w, stride=ctx.stride, window=ctx.window, step=ctx.step,
+        fill=fill, batch_size=ctx.batch_size,
+    )  # fmt: skip
     return (*encode_outputs(probs, inner, ctx.output_dtype, ctx.class_codes), True)
 
 

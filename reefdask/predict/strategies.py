@@ -1,110 +1,14 @@
-"""How a model turns one tile (chunk + halo) into the chunk's probabilities.
-
-Every strategy takes the preprocessed tile ``x`` ``(Ty, Tx, band)`` whose origin is
-the chunk origin minus ``halo`` (already padded with the nodata encoding beyond the
-data), and returns ``(h, w, class)`` float32 for the chunk itself.
-
-* :func:`tiles` -- one model call on the whole tile, padded up to a multiple of the
-  model's stride, then cropped (fully convolutional models).
-* :func:`windows_centre` -- the reference practice: windows of the model's size every
-  ``step`` pixels, keeping each window's central ``step`` block (``halo = (W - step) / 2``).
-* :func:`windows_blend` -- windows every ``step`` pixels blended with a squared-sine
-  (Hann) weight that is never zero (``halo = W - step``).
-
-Window positions lie on a lattice fixed to the scene (chunk sizes are multiples of
-``step``), so the result does not depend on the chunking.
-"""
+"""Tile and window strategies: the model contract's, :mod:`reefdask.model.strategies` (importable here)."""
 
 from __future__ import annotations
 
-from typing import Any
+from reefdask.model.strategies import (
+    STRATEGY_NAMES,
+    hann_weights,
+    run_strategy,
+    tiles,
+    windows_blend,
+    windows_centre,
+)
 
-import numpy as np
-
-__all__ = ["hann_weights", "tiles", "windows_blend", "windows_centre"]
-
-
-def _numpy(out: Any) -> np.ndarray:
-    return np.asarray(out.numpy() if hasattr(out, "numpy") else out, dtype="float32")
-
-
-def _call(model: Any, batch: np.ndarray, batch_size: int) -> np.ndarray:
-    steps = range(0, len(batch), batch_size)
-    outs = [_numpy(model(batch[i : i + batch_size], training=False)) for i in steps]
-    return np.concatenate(outs, axis=0)
-
-
-def _pad_to(x: np.ndarray, ty: int, tx: int, value: float) -> np.ndarray:
-    py, px = max(0, ty - x.shape[0]), max(0, tx - x.shape[1])
-    if py or px:
-        x = np.pad(x, ((0, py), (0, px), (0, 0)), constant_values=value)
-    return x
-
-
-def tiles(model: Any, x: np.ndarray, *, halo: int, h: int, w: int, stride: int, fill: float) -> np.ndarray:
-    """One call on the tile padded to a multiple of ``stride``; crop the chunk."""
-    ty, tx = -(-x.shape[0] // stride) * stride, -(-x.shape[1] // stride) * stride
-    p = _call(model, _pad_to(x, ty, tx, fill)[None], 1)[0]
-    return p[halo : halo + h, halo : halo + w]
-
-
-def windows_centre(
-    model: Any,
-    x: np.ndarray,
-    *,
-    window: int,
-    step: int,
-    halo: int,
-    h: int,
-    w: int,
-    fill: float,
-    batch_size: int,
-) -> np.ndarray:
-    """Windows every ``step`` px keeping their central ``step`` block (the legacy rule)."""
-    ny, nx = -(-h // step), -(-w // step)
-    x = _pad_to(x, (ny - 1) * step + window, (nx - 1) * step + window, fill)
-    batch = np.stack(
-        [x[i * step : i * step + window, j * step : j * step + window] for i in range(ny) for j in range(nx)]
-    )
-    p = _call(model, batch, batch_size)[:, halo : halo + step, halo : halo + step]
-    out = p.reshape(ny, nx, step, step, -1).transpose(0, 2, 1, 3, 4).reshape(ny * step, nx * step, -1)
-    return out[:h, :w]
-
-
-def hann_weights(window: int) -> np.ndarray:
-    """2-D squared-sine weights of a window, strictly positive (so every pixel is covered)."""
-    t = np.sin(np.pi * (np.arange(window) + 0.5) / window) ** 2
-    return np.outer(t, t).astype("float32")
-
-
-def windows_blend(
-    model: Any,
-    x: np.ndarray,
-    *,
-    window: int,
-    step: int,
-    halo: int,
-    h: int,
-    w: int,
-    fill: float,
-    batch_size: int,
-) -> np.ndarray:
-    """Windows every ``step`` px, averaged with Hann weights where they overlap."""
-    ys = list(range(0, halo + h, step))
-    xs = list(range(0, halo + w, step))
-    ty, tx = ys[-1] + window, xs[-1] + window
-    x = _pad_to(x, ty, tx, fill)
-    weights = hann_weights(window)[..., None]
-    acc: np.ndarray | None = None
-    norm = np.zeros((ty, tx, 1), dtype="float32")
-    pos = [(i, j) for i in ys for j in xs]
-    for k in range(0, len(pos), batch_size):
-        part = pos[k : k + batch_size]
-        p = _call(model, np.stack([x[i : i + window, j : j + window] for i, j in part]), batch_size)
-        if acc is None:
-            acc = np.zeros((ty, tx, p.shape[-1]), dtype="float32")
-        for (i, j), pi in zip(part, p, strict=True):
-            acc[i : i + window, j : j + window] += pi * weights
-            norm[i : i + window, j : j + window] += weights
-    assert acc is not None
-    return (acc / norm)[halo : halo + h, halo : halo + w]
+__all__ = ["STRATEGY_NAMES", "hann_weights", "run_strategy", "tiles", "windows_blend", "windows_centre"]
