@@ -111,7 +111,7 @@ def _member(
     from reefdask.model.card import read_card
     from reefdask.model.decision import card_decision
     from reefdask.model.fingerprint import model_fingerprint, weights_digest
-    from reefdask.model.geometry import geometry
+    from reefdask.model.geometry import geometry, with_card_stride
     from reefdask.model.loading import inspect_model, measure_receptive_field
     from reefdask.model.preprocess import Preprocessing
     from reefdask.predict.model import load_model
@@ -121,8 +121,8 @@ def _member(
     key = weights_digest(url, opts)[:16]
     model = load_model(url, key, opts)
     info = inspect_model(model)
-    stride = max(info.stride, card.stride if card else 1)
-    info = type(info)(info.bands, info.n_classes, info.window, stride)
+    info = with_card_stride(info, card)
+    stride = info.stride
     schema = card.classes if card and card.classes else default_schema().to_dict()
     pre = Preprocessing(
         bands=tuple(card.bands if card else range(1, info.bands + 1)),

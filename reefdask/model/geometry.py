@@ -19,7 +19,7 @@ from typing import Any
 
 from reefdask.errors import ConfigError
 
-__all__ = ["STRATEGIES", "WINDOW_MODES", "batch_size", "class_codes", "geometry"]
+__all__ = ["STRATEGIES", "WINDOW_MODES", "batch_size", "class_codes", "geometry", "with_card_stride"]
 
 STRATEGIES = ("auto", "tiles", "windows")
 WINDOW_MODES = ("centre", "blend")
@@ -49,6 +49,17 @@ def class_codes(classes: Any, card: Any, n: int) -> tuple[int, ...]:
     if any(not 0 <= c < 255 for c in codes):
         raise ConfigError(f"Class codes {codes} must be within 0..254 (255 is nodata).")
     return codes
+
+
+def with_card_stride(info: Any, card: Any) -> Any:
+    """The model's shapes with the card's stride when the card gives one (> 1): training knows it exactly.
+
+    :func:`reefdask.model.loading.inspect_model` estimates the stride from the layers;
+    the card's ``stride`` (from the architecture) wins, for predict and the global map alike.
+    """
+    if card is not None and card.stride > 1:
+        return type(info)(info.bands, info.n_classes, info.window, card.stride)
+    return info
 
 
 def _round_up(v: int, m: int) -> int:
