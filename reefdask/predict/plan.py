@@ -26,6 +26,7 @@ from reefdask.model.fingerprint import model_fingerprint, short_hash, weights_di
 from reefdask.model.geometry import batch_size as _batch_size
 from reefdask.model.geometry import class_codes as _codes
 from reefdask.model.geometry import geometry as _geometry
+from reefdask.model.geometry import with_card_stride
 from reefdask.model.loading import ModelInfo, inspect_model, measure_receptive_field
 from reefdask.model.preprocess import Preprocessing
 from reefdask.predict.ledger import Ledger
@@ -266,8 +267,7 @@ def plan_prediction(
             f"The model takes {info.bands} bands but preprocessing selects {list(pre.bands)}; "
             "pass bands=[...] (--bands) matching the model."
         )
-    if card is not None and card.stride > 1:
-        info = type(info)(info.bands, info.n_classes, info.window, card.stride)
+    info = with_card_stride(info, card)
     codes = _codes(classes, card, info.n_classes)
     pre = Preprocessing(pre.bands, pre.scaler, pre.nodata_encoding, codes)
     fingerprint = model_fingerprint(model_key, pre)
