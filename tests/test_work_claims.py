@@ -11,7 +11,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
-from work_support import LOCAL_BACKENDS, make_store
+from work_support import BACKENDS, store_fixture
 
 from reefdask.errors import ConfigError
 from reefdask.io.store import open_store
@@ -19,9 +19,9 @@ from reefdask.work import ClaimLostError, Claims, Records, Work
 from reefdask.work.claims import _HOST
 
 
-@pytest.fixture(params=LOCAL_BACKENDS)
+@pytest.fixture(params=BACKENDS)
 def store(request, tmp_path):
-    return make_store(request.param, tmp_path)
+    return store_fixture(request, tmp_path)
 
 
 def _race(n: int, fn):

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from work_support import LOCAL_BACKENDS, make_store
+from work_support import BACKENDS, store_fixture
 
 from reefdask.errors import ConfigError
 from reefdask.work import FAILURES, Record, Records
 
 
-@pytest.fixture(params=LOCAL_BACKENDS)
+@pytest.fixture(params=BACKENDS)
 def store(request, tmp_path):
-    return make_store(request.param, tmp_path)
+    return store_fixture(request, tmp_path)
 
 
 def test_one_listing_gives_every_status_without_reads(store, monkeypatch):

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from work_support import LOCAL_BACKENDS, make_store
+from work_support import BACKENDS, store_fixture
 
 import reefdask.work.claims as claims_mod
 from reefdask.errors import NotARasterError
@@ -19,9 +19,9 @@ from reefdask.io.store import HOST, open_store
 from reefdask.work import FAILURES, ClaimLostError, Skip, Work
 
 
-@pytest.fixture(params=LOCAL_BACKENDS)
+@pytest.fixture(params=BACKENDS)
 def store(request, tmp_path):
-    return make_store(request.param, tmp_path)
+    return store_fixture(request, tmp_path)
 
 
 def test_resume_skips_done_and_retries_only_asked_classes(store):

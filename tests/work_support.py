@@ -5,10 +5,24 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
+
 from reefdask.io.store import Store, open_store
 
 #: backends that need no service
 LOCAL_BACKENDS = ("memory", "local", "shared")
+#: every backend; ``gcs`` runs on fake-gcs-server (it honours ifGenerationMatch)
+BACKENDS = (*LOCAL_BACKENDS, pytest.param("gcs", marks=pytest.mark.gcs))
+
+
+def store_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """The store of a ``store`` fixture parametrized over :data:`BACKENDS`."""
+    if request.param == "gcs":
+        from globalmap_support import gcs_options, new_bucket
+
+        endpoint = request.getfixturevalue("fake_gcs")
+        return open_store(f"{new_bucket(endpoint)}/work", gcs_options(endpoint))
+    return make_store(request.param, tmp_path)
 
 
 def make_store(kind: str, tmp_path: Path) -> Store:
