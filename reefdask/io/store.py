@@ -95,7 +95,7 @@ def store_for(url: str, storage_options: dict[str, Any] | None = None, **kwargs:
 
 
 def open_store(
-    url: str,
+    url: str | os.PathLike[str] | Store,
     storage_options: dict[str, Any] | None = None,
     *,
     shared: bool | None = None,
