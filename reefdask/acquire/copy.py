@@ -16,8 +16,10 @@ publishes it under its final name only when complete and verified:
   (on the complete local temporary copy, for buckets too), and their first and last
   pixels read (a truncated GeoTIFF opens but fails there): a corrupt object is
   reported, never published;
-* a verified local copy gets a small record beside it (``.<name>.verified.json``: size,
-  mtime, checksum), so a rerun on a complete destination does not re-read every byte;
+* a verified local copy is recorded done in the work layer's format
+  (``_work/<name>.done.json`` in its folder: size, mtime, checksum; older copies'
+  ``.<name>.verified.json`` still reads), so a rerun on a complete destination does not
+  re-read every byte;
   a file changed since (other size or mtime) is hashed again; ``trust_cache=False``
   (manifest ``trust_cache: false``) re-hashes everything;
 * transient errors (connection resets, timeouts, HTTP 408/429/5xx, a checksum
@@ -35,11 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from reefdask.acquire.atomic import remove_stale_parts
+from reefdask.acquire.atomic import WORK_DIR, remove_stale_parts
 from reefdask.acquire.checksum import Hasher, file_checksum, remote_checksum
-from reefdask.io.storage import filesystem
+from reefdask.io.storage import filesystem, is_local_fs
 from reefdask.io.store import Store, store_for
 from reefdask.io.store_local import LocalStore
+from reefdask.work import Records
+from reefdask.work.records import record_name
 
 __all__ = ["CopyItem", "Outcome", "TransientCopyError", "copy_one", "is_transient", "quick_skip"]
 
@@ -162,14 +166,9 @@ def _source_facts(item: CopyItem) -> tuple[int | None, tuple[str, str] | None]:
         raise IsADirectoryError(f"{item.source} is a folder; list it with `url` + `pattern` instead")
     size = info.get("size")
     checksum = remote_checksum(info)
-    if checksum is None and _is_local_fs(fs):
+    if checksum is None and is_local_fs(fs):
         checksum = ("crc32c" if _crc_ok() else "md5", "")  # computed on both sides below
     return (int(size) if size is not None else None), checksum
-
-
-def _is_local_fs(fs: Any) -> bool:
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return protocol in ("file", "local")
 
 
 def _crc_ok() -> bool:
@@ -182,19 +181,29 @@ def _expected_checksum(item: CopyItem, checksum: tuple[str, str] | None) -> tupl
     """Fill in a local source's checksum (computed, with the same algorithm as the copy)."""
     if checksum is not None and not checksum[1]:
         fs, path = filesystem(item.source, item.storage_options)
-        if _is_local_fs(fs):
+        if is_local_fs(fs):
             return checksum[0], file_checksum(path, checksum[0])
     return checksum
 
 
-def _cache_path(dest: Path) -> Path:
-    return dest.with_name(f".{dest.name}.verified.json")
+def _records(dest: Path, fsync: bool = True) -> Records:
+    """The work layer's records of a destination folder (``_work/<name>.done.json``)."""
+    return Records(LocalStore(dest.parent, fsync=fsync), WORK_DIR)
 
 
 def _cached_checksum(dest: Path) -> tuple[str, str] | None:
-    """The checksum recorded when ``dest`` was verified, if the file has not changed since."""
+    """The checksum recorded when ``dest`` was verified, if the file has not changed since.
+
+    The record is the work layer's ``_work/<name>.done.json``; copies verified before it
+    have ``.<name>.verified.json`` beside them, which still reads.
+    """
     try:
-        rec = json.loads(_cache_path(dest).read_text())
+        done = _records(dest).read(record_name(dest.name, "done"))
+        rec = (
+            done.info
+            if done is not None
+            else json.loads(dest.with_name(f".{dest.name}.verified.json").read_text())
+        )
         st = dest.stat()
     except (OSError, ValueError):
         return None
@@ -204,11 +213,11 @@ def _cached_checksum(dest: Path) -> tuple[str, str] | None:
 
 
 def _remember(dest: Path, checksum: tuple[str, str]) -> None:
-    """Record a verified checksum with the file's size and mtime (``.<name>.verified.json``)."""
+    """Record ``dest`` done: its verified checksum with the file's size and mtime."""
     st = dest.stat()
     rec = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "algorithm": checksum[0], "checksum": checksum[1]}
     with contextlib.suppress(OSError):  # only a cache (no fsync): never fail a copy over it
-        LocalStore(dest.parent, fsync=False).publish(_cache_path(dest).name, json.dumps(rec).encode())
+        _records(dest, fsync=False).done(dest.name, info=rec)
 
 
 def _dest_matches(

@@ -25,7 +25,7 @@ from typing import Any
 from reefdask.acquire.checksum import remote_checksum
 from reefdask.acquire.copy import CopyItem, Outcome, copy_one, quick_skip
 from reefdask.acquire.manifest import Manifest, Source
-from reefdask.io.storage import filesystem, is_local, join
+from reefdask.io.storage import filesystem, is_local_fs, join
 
 __all__ = ["AcquireReport", "plan_copies", "acquire"]
 
@@ -86,11 +86,9 @@ class AcquireReport:
         return "\n".join(lines)
 
 
-def _url(fs: Any, path: str, like: str) -> str:
-    if is_local(like):
-        return path
-    protocol = like.split("://", 1)[0]
-    return f"{protocol}://{path}"
+def _url(fs: Any, path: str) -> str:
+    """A listed path as a URL again (a plain path for local files)."""
+    return path if is_local_fs(fs) else str(fs.unstrip_protocol(path))
 
 
 def _list_source(src: Source, destination: str) -> list[CopyItem]:
@@ -120,17 +118,15 @@ def _list_source(src: Source, destination: str) -> list[CopyItem]:
         region = posixpath.dirname(rel)
         if not src.filters.accepts(posixpath.basename(rel), region):
             continue
-        checksum = remote_checksum(info)
-        if checksum is None and is_local(src.url):
-            checksum = None  # local sources are hashed on both sides inside the task
+        checksum = remote_checksum(info)  # None for local sources: hashed on both sides in the task
         items.append(
             CopyItem(
-                source=_url(fs, path, src.url),
+                source=_url(fs, path),
                 dest=join(base, rel),
                 source_name=src.name,
                 kind=src.kind,
                 region=region,
-                size=None if is_local(src.url) else info.get("size"),
+                size=None if is_local_fs(fs) else info.get("size"),
                 checksum=checksum,
                 storage_options=src.storage_options,
             )

@@ -22,6 +22,7 @@ from reefdask.io.store_base import storage_options_for
 __all__ = [
     "join",
     "is_local",
+    "is_local_fs",
     "filesystem",
     "storage_options_for",
     "exists",
@@ -44,6 +45,12 @@ def is_local(url: str) -> bool:
     """True for plain paths and ``file://`` URLs."""
     s = str(url)
     return "://" not in s or s.startswith("file://")
+
+
+def is_local_fs(fs: Any) -> bool:
+    """Whether an fsspec file system is this machine's disk (ask the fs, not the URL)."""
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return protocol in ("file", "local")
 
 
 def strip_protocol(url: str) -> str:

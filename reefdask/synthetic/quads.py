@@ -40,6 +40,8 @@ import numpy as np
 from reefdask.core.grid import Quad
 from reefdask.core.nodata import LABEL_NODATA
 from reefdask.errors import ConfigError
+from reefdask.io.store import temp_name
+from reefdask.io.store_local import LocalStore
 from reefdask.synthetic.scene import KINDS, render
 
 __all__ = [
@@ -151,17 +153,21 @@ def _write(path: Path, arr: np.ndarray, profile: dict, tags: dict[str, str], *, 
     from rasterio.enums import ColorInterp
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    tmp = path.with_name(temp_name(path.name))
     extra = {"photometric": "RGB", "alpha": "YES"} if rgba else {}
-    with rasterio.open(tmp, "w", **profile, **extra) as dst:
-        dst.write(arr if arr.ndim == 3 else arr[None])
-        dst.update_tags(**tags)
-        if rgba:
-            dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
-            dst.descriptions = ("red", "green", "blue", "alpha")
-        else:
-            dst.descriptions = ("class",)
-    os.replace(tmp, path)  # never a half-written quad under the final name
+    try:
+        with rasterio.open(tmp, "w", **profile, **extra) as dst:
+            dst.write(arr if arr.ndim == 3 else arr[None])
+            dst.update_tags(**tags)
+            if rgba:
+                dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+                dst.descriptions = ("red", "green", "blue", "alpha")
+            else:
+                dst.descriptions = ("class",)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    LocalStore(path.parent, fsync=False).publish_file(path.name, str(tmp), move=True)  # never half a quad
 
 
 def synth_quads(
@@ -187,7 +193,7 @@ def synth_quads(
     import tempfile
 
     from reefdask.core.classes import default_schema
-    from reefdask.io.storage import filesystem, is_local, join, strip_protocol
+    from reefdask.io.store import open_store
 
     todo = (
         default_quads(quads, origin)
@@ -196,9 +202,9 @@ def synth_quads(
     )
     forced = {(Quad.parse(k) if isinstance(k, str) else k): v for k, v in (kinds or {}).items()}
     schema = default_schema()
-    local = is_local(str(outdir))
-    staging = None if local else tempfile.TemporaryDirectory(prefix="reefdask-synth-")
-    root = Path(strip_protocol(str(outdir))) if staging is None else Path(staging.name)
+    store = open_store(outdir)
+    staging = None if store.local else tempfile.TemporaryDirectory(prefix="reefdask-synth-")
+    root = Path(store.url_for()) if staging is None else Path(staging.name)
     made = []
     try:
         for q in todo:
@@ -206,12 +212,10 @@ def synth_quads(
             rels = (f"imagery/{region}/{q.id}.tif", f"labels/{region}/{q.id}.tif")
             image, label = _write_quad(root, rels, q, size=size, seed=seed, kind=k, schema=schema)
             urls = (str(image), str(label))
-            if staging is not None:  # fsspec URL (gs://, memory://): upload each file whole
-                fs, _ = filesystem(str(outdir))
-                urls = (join(str(outdir), rels[0]), join(str(outdir), rels[1]))
-                for path, url in ((image, urls[0]), (label, urls[1])):
-                    fs.put_file(str(path), url)
-                    path.unlink()
+            if staging is not None:  # a bucket or memory://: publish each finished file
+                urls = (store.url_for(rels[0]), store.url_for(rels[1]))
+                for path, rel in ((image, rels[0]), (label, rels[1])):
+                    store.publish_file(rel, str(path), move=True)
             made.append(SyntheticQuad(q, urls[0], urls[1], k))
     finally:
         if staging is not None:
