@@ -1,9 +1,11 @@
 """Chunked, resumable, seam-free inference: ``reefdask.predict(imagery, model, store)``.
 
-Modules: :mod:`.plan` (decide), :mod:`.engine` (the chunk task), :mod:`.strategies`
-(tiles / windows), :mod:`.ledger` (per-chunk records), :mod:`.output` (template and
-region writes), :mod:`.model` (fingerprint, per-process model cache),
-:mod:`.preprocess` (bands, scaler, nodata encoding), :mod:`.run` (wiring).
+Modules: :mod:`.plan` (decide), :mod:`.graph` (the block function mapped over the
+output's chunk grid), :mod:`.engine` (the block function: one chunk), :mod:`.strategies`
+(tiles / windows), :mod:`.ledger` (per-chunk records and claims, a view of
+:mod:`reefdask.work`), :mod:`.output` (template and region writes), :mod:`.model`
+(per-process model cache), :mod:`.preprocess` (bands, scaler, nodata encoding),
+:mod:`.run` (batches, progress, summary).
 
 ``reefdask.predict`` is both this package and the function: the package is callable,
 so ``reefdask.predict(...)`` works whichever one attribute access returns.

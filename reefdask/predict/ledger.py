@@ -172,11 +172,18 @@ class Ledger:
         for status in drop:
             if status == "failed":
                 replaces += [record_name(r.unit, "failed", c) for c in FAILURES] + [f"{r.unit}.failed.json"]
-            elif status != rec.status:
-                replaces.append(f"{r.unit}.{status}.json")
+            elif status == "skipped" and rec.status != "skipped":
+                replaces += [record_name(r.unit, "skipped", x) for x in SKIP_REASONS] + [
+                    f"{r.unit}.skipped.json"
+                ]
+            elif status == "done" and rec.status != "done":
+                replaces.append(record_name(r.unit, "done"))
         records = Records(self.backend, LEDGER_DIR, run=rec.run_id)
         if rec.status == "failed":
             records.failed(r.unit, r.detail, rec.reason, info=r.info, claim=claim)
+            for name in replaces:
+                if ".failed." not in name:
+                    self.backend.remove(records.key(name))
             return
         write = records.done if rec.status == "done" else records.skipped
         args = () if rec.status == "done" else ("nodata",)
