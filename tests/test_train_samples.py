@@ -333,3 +333,52 @@ def test_build_on_a_client_equals_threads_and_names_its_tasks(scenes, tmp_path):
     assert len(a) == len(b) > 0
     for name in ("features", "responses", "weights", "row", "col", "fold"):
         np.testing.assert_array_equal(a.read(name, 0, len(a)), b.read(name, 0, len(b)))
+
+
+def test_completion_is_a_work_record_and_old_stores_still_open(scenes, tmp_path):
+    import json
+    import shutil
+
+    import zarr
+
+    from reefdask.errors import StoreError
+    from reefdask.train.store import samples_work
+
+    cfg = _cfg(str(tmp_path / "s.zarr"), scenes)
+    rep = build_samples(cfg)
+    store = Path(cfg.store)
+    done = json.loads((store / "_work" / "samples.done.json").read_bytes())
+    assert done["status"] == "done" and done["info"]["n_samples"] == rep.n_samples
+    assert "complete" not in open_samples(cfg.store).attrs  # the record is the only completion mark
+    assert not list((store / "_work" / "_claims").iterdir())  # the build's claim is gone
+
+    # a build that died before its record: unfinished, refused, rebuilt by the next run
+    (store / "_work" / "samples.done.json").unlink()
+    with pytest.raises(StoreError, match="unfinished"):
+        open_samples(cfg.store)
+    assert build_samples(cfg).built
+
+    # a store built before the work layer: attrs["complete"] and no records
+    shutil.rmtree(store / "_work")
+    zarr.open_group(str(store), mode="r+").attrs["complete"] = True
+    assert len(open_samples(cfg.store)) == rep.n_samples
+    assert not build_samples(cfg).built  # same configuration: still a no-op
+
+    # another live build holds the store: refused at once, nothing touched
+    claim = samples_work(cfg.store).claim("samples", overwrite=False)
+    try:
+        with pytest.raises(StoreError, match="being built by"):
+            build_samples(_cfg(cfg.store, scenes, max_samples=30, rebuild=True))
+    finally:
+        claim.release()
+    assert len(open_samples(cfg.store)) == rep.n_samples
+
+
+def test_sample_writer_does_not_import_samples():
+    """The samples <-> sample_writer import cycle is gone: the writer stands alone."""
+    import subprocess
+    import sys
+
+    code = "import sys, reefdask.train.sample_writer; print('reefdask.train.samples' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,10 +1,11 @@
 """Write chosen windows into the Zarr sample store, one chunk of samples per Dask task.
 
-The store is laid out first (every array created, configuration in the attributes,
-``complete`` false); each task then reads its windows and writes exactly its own
-chunk-aligned region, returning only the class counts of its loss windows. Weights
-follow in a second pass once the training folds' class frequencies are known, and
-``complete`` is set last. Memory per task: one chunk of samples.
+The store is laid out first (every array created, configuration in the attributes);
+each task then reads its windows and writes exactly its own chunk-aligned region,
+returning only the class counts of its loss windows. Weights follow in a second pass
+once the training folds' class frequencies are known; then the caller records the store
+done in the work layer's format (:mod:`reefdask.train.store`). Memory per task: one
+chunk of samples.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from reefdask.core.nodata import LABEL_NODATA
 from reefdask.train.config import SamplesConfig
 from reefdask.train.store import open_group
 from reefdask.train.windows import SceneInfo, SceneReader
+from reefdask.work import Claim
 
 __all__ = ["write_store", "class_weights", "weight_window"]
 
@@ -60,16 +62,24 @@ def write_store(
     client: Any,
     *,
     version: str,
-) -> None:
-    """Lay out the store, fill it chunk by chunk, then write weights and mark it complete."""
-    import dask
+    config: dict[str, Any],
+    claim: Claim,
+) -> dict[str, Any]:
+    """Lay out the store, fill it chunk by chunk, write weights; the attributes written.
 
-    from reefdask.train.samples import _hashable_config
+    ``config`` is the hashable configuration (recorded in the attributes). The layout
+    replaces every array and attribute but keeps ``_work/`` (the claim this build holds
+    and the records); the caller records completion through ``claim``.
+    """
+    import dask
 
     n, size, cs = len(sel), 2 * cfg.window_radius, cfg.chunk_samples
     nb = len(infos[0].bands)
     crop = cfg.window_radius - cfg.loss_window_radius
-    g = open_group(cfg.store, "w")
+    claim.check()  # still ours before anything of the old store is replaced
+    g = open_group(cfg.store, "a")
+    for name in [k for k in g.keys() if k != "_work"]:
+        del g[name]
     g.create_array(
         "features", shape=(n, size, size, nb), chunks=(cs, size, size, nb), dtype=infos[0].dtype, fill_value=0
     )
@@ -89,10 +99,8 @@ def write_store(
         for f in range(cfg.n_folds)
     }
     train_folds = [f for f in range(cfg.n_folds) if f not in (cfg.validation_fold, cfg.test_fold)]
-    g.attrs.update(
-        {
-            "complete": False,
-            "config": _hashable_config(cfg),
+    attrs = {
+            "config": config,
             "config_hash": chash,
             "n_samples": n,
             "n_folds": cfg.n_folds,
@@ -123,8 +131,8 @@ def write_store(
                 "reefdask": version,
                 "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             },
-        }
-    )
+        }  # fmt: skip
+    g.attrs.put(attrs)  # replaces every attribute (an older store's ``complete`` too)
     starts = list(range(0, n, cs))
     fill = dask.delayed(_fill_chunk, pure=False)
     tok = uuid.uuid4().hex[:8]
@@ -154,13 +162,9 @@ def write_store(
         ],
         client,
     )
-    g.attrs.update(
-        {
-            "class_counts": [int(c) for c in counts],
-            "class_weights": [float(w) for w in weights],
-            "complete": True,
-        }
-    )
+    done = {"class_counts": [int(c) for c in counts], "class_weights": [float(w) for w in weights]}
+    g.attrs.update(done)
+    return {**attrs, **done}
 
 
 def _run(tasks: list, client: Any) -> list:

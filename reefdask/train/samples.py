@@ -29,9 +29,11 @@ Steps of :func:`build_samples`:
    training folds' loss windows give inverse-frequency weights ``N / (K n_c)``
    (``K`` classes present), written per chunk: zero outside the loss window and on nodata.
 
-The configuration hash and ``complete`` are written last. Building again with the same
-configuration does nothing; another configuration is refused (differences listed)
-unless ``rebuild`` is set; an unfinished store is rebuilt.
+The store is one unit of :mod:`reefdask.work`: a build claims it, and records it done
+(``_work/samples.done.json``, with the configuration hash) last, through its claim.
+Building again with the same configuration does nothing; another configuration is
+refused (differences listed) unless ``rebuild`` is set; an unfinished store is rebuilt;
+a store another live build holds is refused.
 """
 
 from __future__ import annotations
@@ -48,10 +50,12 @@ import numpy as np
 
 from reefdask import __version__
 from reefdask.config import config_hash
-from reefdask.errors import ConfigError, InputNotFoundError
+from reefdask.errors import ConfigError, InputNotFoundError, StoreError
 from reefdask.train.config import SamplesConfig, SceneSpec
-from reefdask.train.store import open_group
+from reefdask.train.sample_writer import write_store
+from reefdask.train.store import UNIT, is_complete, open_group, samples_work
 from reefdask.train.windows import SceneInfo, SceneReader, cube_scene_info, label_lut, scene_info
+from reefdask.work import Claim
 
 __all__ = ["SampleReport", "build_samples", "resolve_scenes", "config_differences"]
 
@@ -155,7 +159,7 @@ def build_samples(cfg: SamplesConfig, *, client: Any = None) -> SampleReport:
     t0 = time.perf_counter()
     chash = config_hash(_hashable_config(cfg))
     existing = _existing(cfg.store)
-    if existing is not None and existing.get("complete"):
+    if existing is not None and is_complete(cfg.store, existing):
         if existing.get("config_hash") == chash:
             return SampleReport(
                 cfg.store,
@@ -170,6 +174,27 @@ def build_samples(cfg: SamplesConfig, *, client: Any = None) -> SampleReport:
                 + "\n  ".join(diffs or ["(unknown)"])
                 + "\nSet `rebuild: true` to replace it, or write to another store."
             )
+    work = samples_work(cfg.store, marked=True)
+    claim = work.claim(UNIT, overwrite=True)  # a rebuild: the old record goes once it is ours
+    if isinstance(claim, str):
+        holder = work.claims.holder(UNIT) or {}
+        raise StoreError(
+            f"Sample store {cfg.store} is being built by {holder.get('owner', 'another run')}; wait for it "
+            "to finish (then this build is a no-op) or write to another store."
+        )
+    status = "failed"
+    try:
+        with claim.keep():  # renewed while the windows are chosen and written
+            report, info = _build(cfg, chash, client, claim)
+        status = work.record(claim, info)
+    finally:
+        work.finish(claim, status)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _build(cfg: SamplesConfig, chash: str, client: Any, claim: Claim) -> tuple[SampleReport, dict[str, Any]]:
+    """Choose the windows and write the store (steps 0-6); the report and the record's facts."""
     from reefdask.config import load_schema
 
     schema = load_schema(cfg.class_schema)
@@ -189,21 +214,13 @@ def build_samples(cfg: SamplesConfig, *, client: Any = None) -> SampleReport:
     chosen = _select(cand, hist, ok, cfg, len(infos), schema.codes)
     order = _order(chosen, folds, cfg)
     sel, sel_folds = cand[order], folds[order]
-    from reefdask.train.sample_writer import write_store
-
-    write_store(cfg, infos, sel, sel_folds, schema, lut, chash, client, version=__version__)
+    attrs = write_store(cfg, infos, sel, sel_folds, schema, lut, chash, client, version=__version__,
+                        config=_hashable_config(cfg), claim=claim)  # fmt: skip
+    info = {"config_hash": chash, "n_samples": len(sel), "fold_ranges": attrs["fold_ranges"]}
     per_scene = {i.name: int((sel[:, 0] == k).sum()) for k, i in enumerate(infos)}
     rejected = {r: int((reasons == k).sum()) for k, r in enumerate(_REASONS)}
-    return SampleReport(
-        cfg.store,
-        True,
-        len(sel),
-        len(cand),
-        {f: int((sel_folds == f).sum()) for f in range(cfg.n_folds)},
-        per_scene,
-        rejected,
-        time.perf_counter() - t0,
-    )
+    per_fold = {f: int((sel_folds == f).sum()) for f in range(cfg.n_folds)}
+    return SampleReport(cfg.store, True, len(sel), len(cand), per_fold, per_scene, rejected), info
 
 
 def _existing(url: str) -> dict[str, Any] | None:

@@ -10,7 +10,13 @@ Layout of a store (one Zarr group)::
 Samples are sorted by fold (shuffled within each fold), so every split is a few
 contiguous index ranges (``attrs["fold_ranges"]``). The group's attributes hold the
 configuration and its hash, the scenes, the class schema, class counts and weights,
-provenance, and ``complete`` (written last: a store without it is an unfinished build).
+provenance.
+
+Completion is the work layer's record (:mod:`reefdask.work`): a store is finished when
+``_work/samples.done.json`` exists inside it (its info holds the configuration hash and
+sample count), written last, through the build's claim ``_work/_claims/samples`` (so two
+builds into one store never both write it). Stores built before the work layer carry
+``attrs["complete"] = True`` instead, which still reads.
 """
 
 from __future__ import annotations
@@ -22,10 +28,33 @@ import numpy as np
 
 from reefdask.errors import InputNotFoundError, StoreError
 from reefdask.io.storage import is_local, storage_options_for, strip_protocol
+from reefdask.io.store import open_store
+from reefdask.work import Work
 
-__all__ = ["SampleStore", "open_group", "open_samples", "SPLITS"]
+__all__ = ["SampleStore", "open_group", "open_samples", "is_complete", "samples_work", "SPLITS", "UNIT"]
 
 SPLITS = ("train", "validation", "test")
+#: the one unit of work of a sample store
+UNIT = "samples"
+_GROUP_DOC = b'{"zarr_format": 3, "node_type": "group", "attributes": {"reefdask": "work records"}}'
+
+
+def samples_work(url: str, storage_options: dict[str, Any] | None = None, *, marked: bool = False) -> Work:
+    """The work layer's records and claims of the sample store at ``url`` (``_work/`` inside it).
+
+    ``marked`` writes ``_work/zarr.json`` so Zarr reads the folder as a group, not an unknown object.
+    """
+    store = open_store(url, storage_options_for(url, storage_options))
+    if marked and not store.exists("_work/zarr.json"):
+        store.publish("_work/zarr.json", _GROUP_DOC)
+    return Work(store, "_work", ttl=3600.0)
+
+
+def is_complete(url: str, attrs: dict[str, Any], storage_options: dict[str, Any] | None = None) -> bool:
+    """Whether the store at ``url`` is finished: recorded done, or (older stores) ``attrs["complete"]``."""
+    if attrs.get("complete") is True:
+        return True
+    return samples_work(url, storage_options).records.finished(UNIT)
 
 
 def open_group(url: str, mode: str = "r", storage_options: dict[str, Any] | None = None) -> Any:
@@ -117,6 +146,6 @@ def open_samples(url: str, storage_options: dict[str, Any] | None = None) -> Sam
         raise InputNotFoundError(
             f"Sample store {url} does not exist; build it with `reefdask samples`."
         ) from err
-    if not group.attrs.get("complete"):
+    if not is_complete(url, dict(group.attrs), storage_options):
         raise StoreError(f"Sample store {url} is unfinished; run `reefdask samples` with its config again.")
     return SampleStore(url, group)
