@@ -13,17 +13,19 @@ continues with ``initial_epoch = epoch + 1``. A kill mid-epoch loses only that e
 from __future__ import annotations
 
 import json
-import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from reefdask.io.storage import write_bytes_atomic
+from reefdask.io.store import open_store, temp_name
 
 __all__ = ["load_state", "make_checkpoint_callback"]
 
 
 def load_state(ckdir: Path) -> dict[str, Any] | None:
-    """The last complete checkpoint state, or None."""
+    """The last complete checkpoint state, or None (temporaries of a killed save are removed)."""
+    open_store(ckdir).remove_stale()
     p = ckdir / "state.json"
     if not p.exists():
         return None
@@ -93,6 +95,11 @@ def _num(x: Any) -> float | None:
 
 
 def _save(model: Any, path: Path) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    model.save(tmp)
-    os.replace(tmp, path)
+    """Save into a temporary folder beside ``path`` (Keras wants the ``.keras`` name), then publish."""
+    tmpdir = path.with_name(temp_name(path.name))  # a killed save leaves a folder remove_stale knows
+    tmpdir.mkdir(parents=True)
+    try:
+        model.save(tmpdir / path.name)
+        open_store(path.parent).publish_file(path.name, str(tmpdir / path.name), move=True)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
