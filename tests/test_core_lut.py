@@ -64,3 +64,16 @@ def test_schema_tables_use_it():
     codes = np.array([[1, 4, 14, -9999], [2, 5, 255, 300]], "int16")
     assert s.remap(codes, "reef").tolist() == [[0, 1, 255, 255], [0, 1, 255, 255]]
     assert s.remap(np.array([1.5, 1.0]), "reef").tolist() == [255, 0]  # 1.5 is no code
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=arrays("int16", (4, 6), elements=st.sampled_from([-9999, -1, 0, 1, 2, 40, 300])),
+    mapping=st.dictionaries(
+        st.sampled_from(["-9999", "-1", "0", "1", "2", "40", "01", "x"]), st.integers(1, 14)
+    ),
+)
+def test_integer_rasters_take_the_dense_path_with_the_same_answers(values, mapping):
+    got = lookup_values(values, mapping, default=-9999)
+    want = np.array([mapping.get(value_key(v), -9999) for v in values.ravel().tolist()]).reshape(4, 6)
+    np.testing.assert_array_equal(got, want)

@@ -7,8 +7,8 @@ Two shapes of table, both applied without any Python loop over pixels:
   too large, fractional, NaN, or ``src_nodata``) become ``fill``.
 * :func:`lookup_values`: a mapping of *label values* (attribute strings, raster
   numbers) to codes, keyed by :func:`value_key` (``1.0`` and ``1`` are the same key).
-  The array's distinct values are looked up once each (``np.unique``), then broadcast
-  back, so a 100-megapixel label raster costs one lookup per distinct value.
+  Integer rasters go through a dense table over their value range (one pass); other
+  values are looked up once per distinct value (``np.unique``), then broadcast back.
 
 :meth:`reefdask.core.classes.ClassSchema.lut` / ``remap`` / ``channel_lut`` build their
 tables here; training labels, cleaned labels and products all go through these two.
@@ -90,6 +90,15 @@ def lookup_values(values: Any, table: dict[str, int], default: int, dtype: str =
     a = np.asarray(values)
     if a.size == 0:
         return np.zeros(a.shape, dtype)
+    if a.dtype.kind in "iu":  # label rasters: a dense table over the values' range, one pass
+        lo, hi = int(a.min()), int(a.max())
+        if hi - lo < 1 << 20:
+            dense = np.full(hi - lo + 1, default, dtype)
+            for key, code in table.items():
+                v = int(key) if key.lstrip("-").isdigit() else None
+                if v is not None and str(v) == key and lo <= v <= hi:
+                    dense[v - lo] = code
+            return dense[a.astype(np.int64) - lo]
     try:
         uniques, inverse = np.unique(a.ravel(), return_inverse=True)
     except TypeError:  # mixed Python objects (attribute values with None): one lookup each
