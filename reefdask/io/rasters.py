@@ -46,7 +46,7 @@ from reefdask.errors import ConfigError, InputNotFoundError, MissingCRSError, No
 from reefdask.io.bands import BandSpec, as_list, band_selection, normalise_chunks
 from reefdask.io.cog import write_cog
 from reefdask.io.raster_open import open_dataset
-from reefdask.io.storage import filesystem, is_local, storage_options_for, strip_protocol
+from reefdask.io.storage import filesystem, is_local_fs, storage_options_for
 from reefdask.io.zarr_imagery import open_zarr_imagery
 
 __all__ = ["open_imagery", "write_cog", "raster_grid", "normalise_chunks", "band_selection"]
@@ -109,8 +109,7 @@ def open_imagery(
     cy, cx = normalise_chunks(chunks)
     opts = storage_options_for(url, storage_options)
     fs, path = filesystem(url, opts)
-    if is_local(url):
-        path = strip_protocol(url)
+    if is_local_fs(fs):
         if not os.path.exists(path):
             raise InputNotFoundError(f"{url} does not exist; check the path (and that the file was copied).")
     elif not fs.exists(path):
