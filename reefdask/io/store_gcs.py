@@ -18,8 +18,10 @@ credentials unless the options say otherwise.
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
+import threading
 from collections.abc import Iterable
 from typing import Any, BinaryIO, ClassVar, Literal
 
@@ -40,8 +42,24 @@ from reefdask.io.store_base import (
 __all__ = ["GCSStore", "gcs_client"]
 
 
+_CLIENTS: dict[tuple[int, str], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
 def gcs_client(options: dict[str, Any]) -> Any:
-    """A google-cloud-storage client from gcsfs-style ``storage_options``."""
+    """A google-cloud-storage client from gcsfs-style ``storage_options`` (one per process and options).
+
+    Making a client looks up credentials, so every store of one process shares it.
+    """
+    key = (os.getpid(), json.dumps(options, sort_keys=True, default=repr))
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            client = _CLIENTS[key] = _new_client(options)
+    return client
+
+
+def _new_client(options: dict[str, Any]) -> Any:
     from google.cloud import storage
 
     kwargs: dict[str, Any] = {"project": options.get("project")}
