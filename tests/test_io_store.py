@@ -373,6 +373,7 @@ def test_repr_never_shows_secrets():
     opts = {"token": {"private_key": "-----BEGIN"}, "project": "p", "access_key": "AKIA"}
     assert "BEGIN" not in repr(redact(opts)) and "AKIA" not in repr(redact(opts))
     assert repr(open_store("/tmp/x", shared=False)) == "LocalStore('/tmp/x')"
+    assert str(open_store("file:///tmp/x", shared=False)) == "/tmp/x"  # str is the root, like pathlib
 
 
 def test_write_bytes_atomic_is_the_store_publish_and_cleans_up_after_an_error(tmp_path, monkeypatch):

@@ -266,7 +266,9 @@ class Store(abc.ABC):
         opts = redact(self.storage_options)
         return f"{type(self).__name__}({self.url!r}" + (f", storage_options={opts!r})" if opts else ")")
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        """The root URL (a plain path locally), as pathlib's ``str``; never the options."""
+        return self.url
 
 
 def nonempty(data: bytes) -> bytes:
