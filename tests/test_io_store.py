@@ -94,6 +94,17 @@ class StoreTests:
         assert seen == [b"bytes"] and store.read("q.tif") == b"bytes"
         self.assert_no_temporaries(store)
 
+    def test_publish_file_with_a_failed_check_publishes_nothing(self, store: Store, tmp_path):
+        local = tmp_path / "q.tif"
+        local.write_bytes(b"corrupt")
+        with pytest.raises(ValueError, match="checksum"):
+            store.publish_file("q.tif", str(local), check=_refuse)
+        assert local.exists() and store.list() == []
+        with pytest.raises(ValueError, match="checksum"):
+            store.publish_file("q.tif", str(local), check=_refuse, move=True)
+        assert not local.exists() and store.list() == []
+        self.assert_no_temporaries(store)
+
     def assert_no_temporaries(self, store: Store) -> None:
         """No temporary is left anywhere under the store."""
         assert not [p for p in store.fs.find(store.url_for()) if is_temporary(p)]

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 from reefdask.io.store_base import Check, temp_name
 
-__all__ = ["spool", "write_all"]
+__all__ = ["file_crc32c", "spool", "write_all"]
 
 
 def write_all(f: BinaryIO, data: bytes | Iterable[bytes] | BinaryIO) -> int:
@@ -82,3 +82,14 @@ def _b64(digest: bytes) -> str:
     import base64
 
     return base64.b64encode(digest).decode()
+
+
+def file_crc32c(path: str) -> str | None:
+    """A local file's crc32c, base64 as GCS reports it (None without google-crc32c)."""
+    hasher = _crc32c()
+    if hasher is None:  # pragma: no cover - depends on the environment
+        return None
+    with open(path, "rb") as f:
+        while chunk := f.read(16 * 2**20):
+            hasher.update(chunk)
+    return _b64(hasher.digest())

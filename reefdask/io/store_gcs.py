@@ -18,6 +18,7 @@ credentials unless the options say otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import posixpath
@@ -26,7 +27,7 @@ from collections.abc import Iterable
 from typing import Any, BinaryIO, ClassVar, Literal
 
 from reefdask.errors import InputNotFoundError, StoreError
-from reefdask.io.spool import spool
+from reefdask.io.spool import file_crc32c, spool
 from reefdask.io.store_base import (
     Check,
     Store,
@@ -167,28 +168,45 @@ class GCSStore(Store):
         Bytes already in memory without a check go up in one request whose crc32c the
         server verifies before it creates the object (records, statuses: one request).
         """
-        from google.api_core import exceptions as gexc
-
         name = self._name(key)
         if isinstance(data, (bytes, bytearray, memoryview)) and check is None:
             self.bucket.blob(name).upload_from_string(bytes(data), checksum="crc32c")
             return
-        tmp = self.bucket.blob(posixpath.join(posixpath.dirname(name), temp_name(posixpath.basename(name))))
         with spool(data, check) as (local, size, crc):
+            self._upload_verified(key, local, size, crc)
+
+    def publish_file(
+        self, key: str, local_path: str, *, check: Check | None = None, move: bool = False
+    ) -> None:
+        """Check the local file itself, then upload it verified (no second local copy)."""
+        try:
+            if check is not None:
+                check(local_path)
+            self._upload_verified(key, local_path, os.path.getsize(local_path), file_crc32c(local_path))
+        finally:
+            if move:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(local_path)
+
+    def _upload_verified(self, key: str, local: str, size: int, crc: str | None) -> None:
+        """Upload to a temporary key, compare size and crc32c, copy into place, drop the temporary."""
+        from google.api_core import exceptions as gexc
+
+        name = self._name(key)
+        tmp = self.bucket.blob(posixpath.join(posixpath.dirname(name), temp_name(posixpath.basename(name))))
+        try:
+            tmp.upload_from_filename(local, content_type="application/octet-stream")  # sets size, crc32c
+            if int(tmp.size) != size or (crc is not None and tmp.crc32c and tmp.crc32c != crc):
+                raise StoreError(
+                    f"Upload of {self.url_for(key)} arrived with {tmp.size} bytes (crc32c {tmp.crc32c}),"
+                    f" not {size} ({crc}); nothing was published. Try again."
+                )
+            self.bucket.copy_blob(tmp, self.bucket, name)
+        finally:
             try:
-                tmp.upload_from_filename(local, content_type="application/octet-stream")
-                tmp.reload()
-                if int(tmp.size) != size or (crc is not None and tmp.crc32c and tmp.crc32c != crc):
-                    raise StoreError(
-                        f"Upload of {self.url_for(key)} arrived with {tmp.size} bytes (crc32c {tmp.crc32c}),"
-                        f" not {size} ({crc}); nothing was published. Try again."
-                    )
-                self.bucket.copy_blob(tmp, self.bucket, name)
-            finally:
-                try:
-                    tmp.delete()
-                except gexc.NotFound:
-                    pass
+                tmp.delete()
+            except gexc.NotFound:
+                pass
 
     def remove(self, key: str, *, recursive: bool = False) -> None:
         """Remove an object, or every object below ``key/`` with ``recursive``."""
