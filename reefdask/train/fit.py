@@ -10,11 +10,17 @@ Output folder (``outdir``)::
     <name>.keras          the best model (lowest validation loss)
     <name>.card.json      its model card (read by the inference engine)
     report/               HTML + PNG report
+    _work/<name>.done.json  the completion record (work layer): written last, with the hash
 
-Running again resumes from the last finished epoch (model, optimizer state, history,
-learning rate, early-stopping and plateau counters); a finished run is skipped; a
-changed configuration is refused with the differences listed unless ``overwrite``.
-The outdir is a local folder (Keras saves to local files).
+A fit is one unit of :mod:`reefdask.work`: it claims ``_work/_claims/<name>`` (renewed
+while it trains; a second run into the same outdir is refused meanwhile) and records
+completion through it, in the format every stage uses; the checkpoints stay what they
+are (resume state). Running again resumes from the last finished epoch (model, optimizer
+state, history, learning rate, early-stopping and plateau counters); a run recorded done
+with the same configuration hash is skipped (fits finished before the work layer, with
+``run.json``, model and card, still count); a changed configuration is refused with the
+differences listed unless ``overwrite``. The outdir is a local folder (Keras saves to
+local files).
 """
 
 from __future__ import annotations
@@ -31,9 +37,15 @@ import numpy as np
 
 from reefdask import __version__
 from reefdask.config import config_hash
-from reefdask.errors import ConfigError
+from reefdask.errors import ConfigError, StoreError
 from reefdask.io.storage import write_bytes_atomic
+from reefdask.io.store_local import LocalStore
 from reefdask.train.config import TrainConfig
+from reefdask.work import Work
+from reefdask.work.records import record_name
+
+#: the work layer's folder in an outdir
+WORK_DIR = "_work"
 
 __all__ = ["TrainResult", "finished_result", "train", "fingerprint"]
 
@@ -69,7 +81,13 @@ def finished_result(cfg: TrainConfig) -> TrainResult | None:
     card_path = Path(card_url(str(model_path)))
     if not (run_file.exists() and model_path.exists() and card_path.exists()):
         return None
-    if json.loads(run_file.read_text()).get("config_hash") != config_hash(_run_config(cfg)):
+    chash = config_hash(_run_config(cfg))
+    if json.loads(run_file.read_text()).get("config_hash") != chash:
+        return None
+    records = _work(out).records
+    done = records.read(record_name(cfg.name, "done"))
+    legacy = not (out / WORK_DIR).exists()  # a fit from before the work layer: run.json + model + card
+    if not legacy and (done is None or done.info.get("config_hash") != chash):
         return None
     card = ModelCard.load(str(card_path))
     hist = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []
@@ -104,10 +122,32 @@ def train(cfg: TrainConfig) -> TrainResult:
             done = finished_result(cfg)
             if done is not None:
                 return done
-    write_bytes_atomic(
-        str(run_file), json.dumps({"config": run, "config_hash": config_hash(run)}, indent=1).encode()
-    )
-    return _fit(cfg, out, model_path)
+    work = _work(out)
+    claim = work.claim(cfg.name, overwrite=True)  # not finished (checked above): any old record goes
+    if isinstance(claim, str):
+        holder = work.claims.holder(cfg.name) or {}
+        raise StoreError(
+            f"{out} is being trained by {holder.get('owner', 'another run')}; wait for it to finish "
+            "(a rerun then skips it) or choose another outdir."
+        )
+    status = "failed"
+    try:
+        with claim.keep():  # renewed while the model trains
+            write_bytes_atomic(
+                str(run_file), json.dumps({"config": run, "config_hash": config_hash(run)}, indent=1).encode()
+            )
+            result = _fit(cfg, out, model_path)
+        info = {"config_hash": config_hash(run), "model": result.model, "card": result.card,
+                "metrics": result.metrics}  # fmt: skip
+        status = work.record(claim, info)
+    finally:
+        work.finish(claim, status)
+    return result
+
+
+def _work(out: Path) -> Work:
+    """The completion record and claim of the fits in ``out`` (``_work/`` there)."""
+    return Work(LocalStore(out), WORK_DIR, ttl=1800.0)
 
 
 def _fit(cfg: TrainConfig, out: Path, model_path: Path) -> TrainResult:
