@@ -413,3 +413,29 @@ def test_remove_stale_removes_temporary_folders_of_dead_writers(tmp_path):
     (dead / "staging.tif").write_bytes(b"half")
     (tmp_path / temp_name("alive")).write_bytes(b"being written")
     assert store.remove_stale() == 1 and not dead.exists() and store.list() == []
+
+
+def _publish_forever(root: str) -> None:
+    def stream():
+        yield b"half a record"
+        threading.Event().wait()  # killed here, mid-publish
+
+    open_store(root, shared=False).publish("_ledger/a.json", stream())
+
+
+def test_a_killed_writer_leaves_a_temporary_that_list_ignores_and_remove_stale_removes(tmp_path):
+    import signal
+    import time
+
+    store = open_store(str(tmp_path), shared=False)
+    proc = multiprocessing.get_context("fork").Process(target=_publish_forever, args=(str(tmp_path),))
+    proc.start()
+    while not (tmp_path / "_ledger").is_dir() or not os.listdir(tmp_path / "_ledger"):
+        assert proc.is_alive()
+        time.sleep(0.01)
+    assert store.remove_stale() == 0  # its writer is alive: not stale
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join()
+    (left,) = os.listdir(tmp_path / "_ledger")
+    assert is_temporary(left) and f"-{proc.pid}-" in left and store.list() == []
+    assert store.remove_stale() == 1 and os.listdir(tmp_path / "_ledger") == []
