@@ -20,7 +20,7 @@ from typing import Any
 import rasterio
 
 from reefdask.errors import NotARasterError
-from reefdask.io.storage import filesystem, is_local, strip_protocol
+from reefdask.io.storage import filesystem, is_local_fs
 
 __all__ = ["open_dataset", "gdal_path"]
 
@@ -39,15 +39,16 @@ def open_dataset(url: str, storage_options: dict[str, Any]) -> Iterator[Any]:
     those reads hold a process-wide lock from open to close.
     """
     gdal = gdal_path(url, storage_options)
-    guard = _OPENER_LOCK if gdal is None and not is_local(url) else contextlib.nullcontext()
+    fs, path = filesystem(url, storage_options) if gdal is None else (None, "")
+    local = fs is not None and is_local_fs(fs)
+    guard = _OPENER_LOCK if gdal is None and not local else contextlib.nullcontext()
     with guard, rasterio.Env(**(gdal[1] if gdal else {})):
         try:
             if gdal is not None:
                 ds = rasterio.open(gdal[0])
-            elif is_local(url):
-                ds = rasterio.open(strip_protocol(url))
+            elif local:
+                ds = rasterio.open(path)
             else:
-                fs, path = filesystem(url, storage_options)
                 ds = rasterio.open(path, opener=fs)
         except rasterio.errors.RasterioIOError as err:
             raise NotARasterError(
