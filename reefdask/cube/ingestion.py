@@ -24,7 +24,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import dask
@@ -73,18 +73,7 @@ class IngestReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable form."""
-        return {
-            "store": self.store,
-            "written": list(self.written),
-            "skipped": list(self.skipped),
-            "failed": dict(self.failed),
-            "duplicates": dict(self.duplicates),
-            "resumed": list(self.resumed),
-            "held": list(self.held),
-            "sources": dict(self.sources),
-            "bytes_written": self.bytes_written,
-            "seconds": round(self.seconds, 3),
-        }
+        return {**asdict(self), "seconds": round(self.seconds, 3)}
 
     def summary(self) -> str:
         """One line per outcome, for people.
