@@ -22,6 +22,7 @@ import numpy as np
 
 from reefdask.core.nodata import MODEL_NODATA, get_nodata
 from reefdask.errors import ConfigError, ModelError
+from reefdask.io.store import Store, open_store
 from reefdask.model.fingerprint import model_fingerprint, short_hash, weights_digest
 from reefdask.model.geometry import batch_size as _batch_size
 from reefdask.model.geometry import class_codes as _codes
@@ -67,6 +68,8 @@ class PredictionPlan:
     statuses: dict[tuple[int, int], str] = field(default_factory=dict)
     storage_options: dict[str, Any] | None = None
     source: Any = field(default=None, repr=False)
+    #: the output :class:`~reefdask.io.store.Store`, opened once here and passed down by the run
+    output: Any = field(default=None, repr=False)
     model_info: dict[str, Any] = field(default_factory=dict)  # shapes read off the model, cached in the store
 
     @property
@@ -213,7 +216,7 @@ def _scene_name(imagery: Any, da: Any, scene: str | None) -> str:
 def plan_prediction(
     imagery: Any,
     model: str,
-    store: str,
+    store: Store | str,
     *,
     chunk: int = 1024,
     halo: int | None = None,
@@ -259,7 +262,8 @@ def plan_prediction(
     pre.band_indices(labels)
     source_of_pre = "arguments" if (bands or scaler) else ("model card" if card else "defaults")
     model_key = weights_digest(model, storage_options)[:16]
-    found = None if overwrite else read_provenance(store, storage_options)
+    out = open_store(store, storage_options)
+    found = None if overwrite else read_provenance(out)
     facts = _ModelFacts(model, model_key, storage_options, (found or {}).get("model_info"))
     info = facts.info
     if info.bands != len(pre.bands):
@@ -296,12 +300,12 @@ def plan_prediction(
     config_hash = short_hash(config)
     statuses: dict[tuple[int, int], str] = {}
     if found is not None:
-        check_provenance(store, found, fingerprint, config, config_hash)
-        statuses = Ledger(store, storage_options).statuses()
+        check_provenance(out.url, found, fingerprint, config, config_hash)
+        statuses = Ledger(out).statuses()
     return PredictionPlan(
         scene=name,
         imagery=desc,
-        store=str(store),
+        store=store if isinstance(store, str) else out.url,
         model=model,
         model_key=model_key,
         fingerprint=fingerprint,
@@ -326,6 +330,7 @@ def plan_prediction(
         statuses=statuses,
         storage_options=storage_options,
         source=da,
+        output=out,
         model_info=facts.to_dict(),
     )
 

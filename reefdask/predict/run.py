@@ -110,7 +110,7 @@ def execute(
     before any chunk is computed; a chunk whose write fails later is recorded
     ``failed`` with the error and the run goes on (a rerun retries it).
     """
-    store = open_store(plan.store, plan.storage_options)  # opened once, passed down
+    store = plan.output or open_store(plan.store, plan.storage_options)  # opened once by the plan
     ensure_template(store, *template(plan), provenance(plan), overwrite=plan.overwrite)
     if plan.overwrite:
         plan.statuses = {}
@@ -253,7 +253,7 @@ def prediction_status(store: Store | str, storage_options: dict[str, Any] | None
 def predict(
     imagery: Any,
     model: str,
-    store: str,
+    store: Store | str,
     *,
     chunk: int = 1024,
     halo: int | None = None,
@@ -273,8 +273,9 @@ def predict(
         ``(band, y, x)`` imagery, or a URL that :func:`reefdask.io.open_imagery` reads.
     model : str
         Path or URL of a saved ``.keras`` model (its ``.card.json`` is read when present).
-    store : str
-        Output Zarr store: local path, ``memory://``, ``gs://`` ...
+    store : str or Store
+        Output Zarr store: local path, ``memory://``, ``gs://`` ... (or a
+        :class:`~reefdask.io.store.Store` opened with :func:`reefdask.io.store.open_store`).
     chunk, halo, strategy, batch_size, output_dtype, overwrite
         See :func:`plan_prediction`; ``strategy`` is ``"auto"``, ``"tiles"`` or ``"windows"``.
     client : distributed.Client, optional
@@ -306,6 +307,8 @@ def predict(
         **options,
     )
     summary = execute(plan, client=client, progress=progress)
-    ds = xr.open_zarr(**zarr_kwargs(plan.store, plan.storage_options), consolidated=False, zarr_format=3)
+    ds = xr.open_zarr(
+        **zarr_kwargs(plan.output or plan.store, plan.storage_options), consolidated=False, zarr_format=3
+    )
     ds.attrs["prediction_summary"] = summary.to_dict()
     return ds
