@@ -140,3 +140,15 @@ def test_remove_makes_a_unit_pending_again(store):
     rec.remove("u")
     rec.remove("v", rec.scan()["v"])
     assert rec.scan() == {}
+
+
+def test_a_stage_names_its_skip_reasons_so_finished_checks_only_those(store, monkeypatch):
+    rec = Records(store, "p", skip_reasons=("nodata",))
+    rec.skipped("u", "nodata")
+    checked: list[str] = []
+    real = store.exists
+    monkeypatch.setattr(store, "exists", lambda k: checked.append(k) or real(k))
+    assert rec.finished("u") and not rec.finished("v")
+    assert checked == ["p/u.done.json", "p/u.skipped.nodata.json", "p/v.done.json", "p/v.skipped.nodata.json"]
+    with pytest.raises(ConfigError, match="skip_reasons"):
+        Records(store, "p", skip_reasons=("boring",))

@@ -193,10 +193,15 @@ class Listing(dict[str, Entry]):
 class Records:
     """The completion records of one stage's units, under ``prefix`` of ``store``."""
 
-    def __init__(self, store: Store, prefix: str = "_work", *, run: str = RUN_ID, owner: str = "") -> None:
+    def __init__(self, store: Store, prefix: str = "_work", *, run: str = RUN_ID, owner: str = "",
+                 skip_reasons: Iterable[str] = SKIP_REASONS) -> None:  # fmt: skip
         self.store = store
         self.prefix = prefix.strip("/")
         self.run, self.owner = run, owner
+        #: the skip reasons this stage records (fewer: fewer existence checks in :meth:`finished`)
+        self.skip_reasons = tuple(skip_reasons)
+        if set(self.skip_reasons) - set(SKIP_REASONS):
+            raise ConfigError(f"skip_reasons={self.skip_reasons} must be some of {SKIP_REASONS}.")
 
     def key(self, name: str) -> str:
         """The store key of a record name."""
@@ -245,7 +250,7 @@ class Records:
         Used right after a claim is taken, to catch a unit another worker finished after
         this worker's plan listing.
         """
-        names = [record_name(unit, "done"), *(record_name(unit, "skipped", r) for r in SKIP_REASONS)]
+        names = [record_name(unit, "done"), *(record_name(unit, "skipped", r) for r in self.skip_reasons)]
         return any(self.store.exists(self.key(n)) for n in names)
 
     def failures(self, listing: Listing | None = None) -> dict[str, Record]:

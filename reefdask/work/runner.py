@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from reefdask.errors import ReefdaskError
 from reefdask.work.claims import Claim, ClaimLostError, Claims
-from reefdask.work.records import DEFAULT_RETRY, RUN_ID, Listing, Records
+from reefdask.work.records import DEFAULT_RETRY, RUN_ID, SKIP_REASONS, Listing, Records
 
 if TYPE_CHECKING:
     from reefdask.io.store import Store
@@ -114,12 +114,14 @@ class RunReport:
 class Work:
     """Records and claims of one stage's units under ``prefix`` of ``store``."""
 
-    def __init__(self, store: Store, prefix: str = "_work", *, owner: str | None = None,
-                 ttl: float = 600.0, run: str = RUN_ID) -> None:  # fmt: skip
+    def __init__(self, store: Store, prefix: str = "_work", *, owner: str | None = None, ttl: float = 600.0,
+                 run: str = RUN_ID, skip_reasons: Iterable[str] = SKIP_REASONS) -> None:  # fmt: skip
         self.store = store
         self.prefix = prefix.strip("/")
         self.claims = Claims(store, self.prefix, owner=owner, ttl=ttl)
-        self.records = Records(store, self.prefix, run=run, owner=self.claims.owner)
+        self.records = Records(
+            store, self.prefix, run=run, owner=self.claims.owner, skip_reasons=skip_reasons
+        )
 
     def plan(self, units: Iterable[str], *, retry: Iterable[str] = DEFAULT_RETRY,
              overwrite: bool = False) -> Plan:  # fmt: skip
