@@ -198,6 +198,32 @@ class StoreTests:
             store.url_for("../outside")
 
     @settings(
+        max_examples=15,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors],
+    )
+    @given(chunks=st.lists(st.binary(max_size=64), max_size=5), cut=st.integers(0, 5))
+    def test_publish_is_all_or_nothing(self, store: Store, chunks, cut):
+        key = f"all-or-nothing/{uuid.uuid4().hex[:8]}.bin"
+        store.publish(key, b"before")
+
+        def stream():
+            for i, chunk in enumerate(chunks):
+                if i == cut:
+                    raise Cut(f"cut at chunk {i}")
+                yield chunk
+
+        if cut < len(chunks):
+            with pytest.raises(Cut):
+                store.publish(key, stream())
+            assert store.read(key) == b"before"
+        else:
+            store.publish(key, stream())
+            assert store.read(key) == b"".join(chunks)
+        assert store.list("all-or-nothing/") == [key]
+        store.remove(key)
+
+    @settings(
         max_examples=20,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors],
