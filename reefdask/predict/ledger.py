@@ -185,9 +185,10 @@ class Ledger:
                 if ".failed." not in name:
                     self.backend.remove(records.key(name))
             return
-        write = records.done if rec.status == "done" else records.skipped
-        args = () if rec.status == "done" else ("nodata",)
-        write(r.unit, *args, info=r.info, claim=claim, replaces=replaces)  # type: ignore[operator]
+        if rec.status == "done":
+            records.done(r.unit, info=r.info, claim=claim, replaces=replaces)
+        else:
+            records.skipped(r.unit, "nodata", info=r.info, claim=claim, replaces=replaces)
 
     def listing(self) -> Listing:
         """Every chunk's strongest record name (one prefix listing)."""
