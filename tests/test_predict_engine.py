@@ -154,7 +154,10 @@ def test_fully_convolutional_windows_need_a_window_size(fcn):
     assert (plan.strategy, plan.window, plan.step, plan.halo) == ("centre", 16, 8, 4)
 
 
-def test_plan_is_readable_and_computes_nothing(fcn):
+def test_plan_is_readable_and_computes_nothing(fcn, monkeypatch):
+    import reefdask.predict.engine as engine
+    from reefdask.predict.graph import ChunkWindows, materialize
+
     path, _ = fcn
     store = mem()
     plan = plan_prediction(imagery(scene_array(70, 40)), path, store, chunk=32)
@@ -165,11 +168,19 @@ def test_plan_is_readable_and_computes_nothing(fcn):
     from reefdask.io.storage import exists
 
     assert not exists(store)
+    ran, windows = [], []
+    monkeypatch.setattr(engine, "run_chunk", lambda *a: ran.append(a))  # the model must never run here
+    real_window = ChunkWindows.__getitem__
+    monkeypatch.setattr(ChunkWindows, "__getitem__", lambda w, i: windows.append(i) or real_window(w, i))
     status = status_array(plan, "run")  # the chunk grid as a lazy int8 status array: nothing runs
     assert status.shape == status.numblocks == plan.grid and status.dtype == np.int8
     keys = keys_of(status, plan.todo)
     assert keys[0] == ("predict-test", 0, 0) and keys[-1] == ("predict-test", 2, 1)
     assert set(keys) == set(dask.core.flatten(status.__dask_keys__()))
+    # a batch's graph holds its own chunks' tasks only, and only they get a read window
+    tasks = materialize(status, keys[2:4])
+    assert set(tasks) == set(keys[2:4]) and sorted(windows) == [(1, 0), (1, 1)]
+    assert ran == [] and not exists(store)  # the explicit template: no block ran to guess the output
 
 
 @pytest.mark.slow
