@@ -118,22 +118,29 @@ def test_claim_ttl_must_be_positive(store):
 
 def _grab(args):
     """In a child process: try every unit once, hold what was won until all are done."""
-    root, me, units = args
-    claims = Claims(open_store(root), "w", owner=me)
+    root, me, units, options = args
+    claims = Claims(open_store(root, options), "w", owner=me)
     return [u for u in units if claims.acquire(u) is not None]
 
 
-@pytest.mark.parametrize("shared", [False, True])
-def test_one_holder_among_processes_on_disk(tmp_path, shared):
-    root = str(tmp_path / "store")
-    open_store(root, shared=shared)
+@pytest.mark.parametrize("where", ["local", "shared", pytest.param("gcs", marks=pytest.mark.gcs)])
+def test_one_holder_among_processes(tmp_path, where, request):
+    options = None
+    if where == "gcs":
+        from globalmap_support import gcs_options, new_bucket
+
+        endpoint = request.getfixturevalue("fake_gcs")
+        root, options = f"{new_bucket(endpoint)}/work", gcs_options(endpoint)
+    else:
+        root = str(tmp_path / "store")
+        open_store(root, shared=where == "shared")
     units = [f"u{i:02d}" for i in range(40)]
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(3, mp_context=ctx) as pool:
-        won = list(pool.map(_grab, [(root, f"p{i}", units) for i in range(3)]))
+        won = list(pool.map(_grab, [(root, f"p{i}", units, options) for i in range(3)]))
     flat = [u for w in won for u in w]
     assert sorted(flat) == units  # every unit claimed once, none twice
-    listing = Records(open_store(root), "w").scan()
+    listing = Records(open_store(root, options), "w").scan()
     assert listing == {}  # claims are not records
 
 
