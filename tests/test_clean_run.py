@@ -316,3 +316,18 @@ def test_vector_labels_in_a_run(tmp_path: Path) -> None:
     west, east = (_read(tmp_path / "lab" / f"{q}.tif")[0] for q in BLOCK[:2])
     assert (west[:, : N // 8] == 1).all() and (west[:, N // 4 + 1 :] == 6).all()
     assert (east[:, : -N // 4 - 1] == 6).all() and (east[:, -N // 8 :] == LABEL_NODATA).all()
+
+
+def test_a_rerun_removes_record_temporaries_a_killed_run_left(raw: Path, tmp_path: Path) -> None:
+    import subprocess as sp
+
+    from reefdask.io.store import HOST
+
+    out = tmp_path / "clean"
+    cfg = CleanConfig.model_validate(_config(raw, out))
+    run_clean(cfg, progress=False)
+    dead = int(sp.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout)
+    stale = out / "labels" / "_work" / f".{BLOCK[0]}.tif.done.json.part-{HOST}-{dead}-0123abcd"
+    stale.write_bytes(b'{"half": ')
+    run_clean(cfg, progress=False)
+    assert not stale.exists()

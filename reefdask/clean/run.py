@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from reefdask.acquire.atomic import WORK_DIR
 from reefdask.clean.config import CleanConfig
 from reefdask.clean.protocol import TAG, SceneOutcome, produce
 from reefdask.clean.steps import STEPS
+from reefdask.io.store_local import LocalStore
 
 __all__ = ["SceneOutcome", "CleanReport", "produce", "run_clean", "TAG"]
 
@@ -72,6 +75,7 @@ def run_clean(cfg: CleanConfig, *, progress: bool = True) -> CleanReport:
         for name, plan in STEPS:
             if getattr(cfg, name) is None:
                 continue
+            _remove_stale_records(getattr(cfg, name).output)
             jobs = plan(cfg)  # list of (scene, zero-argument callable) -> SceneOutcome
             task_id = bar.add_task(name, total=len(jobs))
 
@@ -90,3 +94,9 @@ def run_clean(cfg: CleanConfig, *, progress: bool = True) -> CleanReport:
                     report.outcomes += dask.compute(*tasks, scheduler="threads", num_workers=cfg.workers)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _remove_stale_records(output: str) -> None:
+    """Temporaries of records that a killed run left in ``<output>/_work`` (once per step, one listing)."""
+    if Path(output).is_dir():
+        LocalStore(output).remove_stale(f"{WORK_DIR}/")
