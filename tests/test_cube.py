@@ -402,6 +402,8 @@ def test_two_concurrent_ingests_into_one_cube(tmp_path: Path, how: str) -> None:
     arrays = make_quads(tmp_path / "src", n=4, size=(128, 160))
     store = tmp_path / "c.zarr"
     if how == "threads":
+        import distributed  # noqa: F401  (two threads importing it at once trip CPython's circular import)
+
         barrier = threading.Barrier(2)
         reports: list = []
 
@@ -432,7 +434,7 @@ def test_two_concurrent_ingests_into_one_cube(tmp_path: Path, how: str) -> None:
             reports.append(json.loads(stdout.strip().splitlines()[-1]))
     assert len(reports) == 2 and all(not r["failed"] for r in reports), reports
     written = [sid for r in reports for sid in r["written"]]
-    assert sorted(written) == QUADS  # each scene written by exactly one job
+    assert sorted(written) == QUADS, reports  # each scene written by exactly one job
     for r in reports:
         assert set(r["written"]) | set(r["skipped"]) | set(r["held"]) == set(QUADS)
     assert list_scenes(store) == QUADS

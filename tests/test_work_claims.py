@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import subprocess
 import sys
 import threading
@@ -162,3 +163,28 @@ def test_fence_travels_and_passes_only_while_the_claim_is_held(store):
     assert taken is not None
     with pytest.raises(ClaimLostError):
         fence()  # taken over: another token
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_claim_racing_with_the_purge_of_a_finished_unit_retries(tmp_path, shared, monkeypatch):
+    """Job A purges its released claim's folder while job B is creating it: B tries again, no error."""
+    import shutil
+
+    import reefdask.io.store_local as store_local
+
+    store = open_store(str(tmp_path / "s"), shared=shared)
+    a, b = Claims(store, "w", owner="a"), Claims(store, "w", owner="b")
+    claim = a.acquire("u")
+    assert claim.release()
+    real_link, purged = os.link, []
+
+    def link(src, dst, *args, **kwargs):
+        if not purged and "/_claims/u/" in str(dst):  # A's purge lands between B's temp write and its link
+            purged.append(dst)
+            shutil.rmtree(os.path.dirname(dst))
+        return real_link(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(store_local.os, "link", link)
+    won = b.acquire("u")
+    assert purged and won is not None and won.owner == "b"
+    won.check()

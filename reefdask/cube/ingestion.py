@@ -327,8 +327,10 @@ def _run_batch(
         return
     from dask.callbacks import Callback
 
+    mine = {mark.key: sid for sid, mark in marks.items()}
+
     def _posttask(key: Any, sid: Any, *_: Any) -> None:  # a scene's last task returns its id
-        if str(key).startswith("ingest-complete-"):
+        if key in mine:  # callbacks are global: another ingest in this process computes too
             record(sid, None)
 
     try:

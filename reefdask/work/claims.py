@@ -109,7 +109,7 @@ class Claim:
             if self.lost:
                 return False
             data, expires = self.claims.body(self.token)
-            gen = self.claims.store.update(self.key, data, generation=self.generation)
+            gen = _quiet(self.claims.store.update, self.key, data, generation=self.generation)
             if gen is None:
                 self.lost = True
                 return False
@@ -131,7 +131,7 @@ class Claim:
             if self.lost:
                 return False
             self.lost = True
-            return bool(self.claims.store.delete(self.key, generation=self.generation))
+            return bool(_quiet(self.claims.store.delete, self.key, generation=self.generation))
 
     def fence(self, margin: float | None = None) -> Fence:
         """A picklable check of this claim for another process (default ``margin``: ``ttl / 3``)."""
@@ -239,7 +239,7 @@ class Claims:
         key, token = self.key(unit), uuid.uuid4().hex
         for _ in range(3):
             data, expires = self.body(token)
-            gen = self.store.create(key, data)
+            gen = _quiet(self.store.create, key, data)
             if gen is not None:
                 return Claim(self, unit, self.owner, token, expires, gen)
             current = self.store.get(key)
@@ -250,7 +250,7 @@ class Claims:
                 return Claim(self, unit, self.owner, token, float(info["expires"]), current.generation)
             if not _stale(info):
                 return None
-            gen = self.store.update(key, data, generation=current.generation)
+            gen = _quiet(self.store.update, key, data, generation=current.generation)
             return None if gen is None else Claim(self, unit, self.owner, token, expires, gen)
         return None
 
@@ -261,6 +261,19 @@ class Claims:
             return None
         info = _parse(current.data)
         return {**info, "live": not _stale(info), "generation": current.generation}
+
+
+def _quiet(write: Any, *args: Any, **kwargs: Any) -> Any:
+    """A conditional write; None (lost) when the claim's folder vanished under it.
+
+    On local disk a finished unit's released claim is purged (its folder removed); a
+    worker that raced with the purge loses its write with FileNotFoundError. Such a
+    worker would find the unit finished anyway, so losing is the right answer.
+    """
+    try:
+        return write(*args, **kwargs)
+    except FileNotFoundError:
+        return None
 
 
 def _parse(data: bytes) -> dict[str, Any]:
