@@ -262,12 +262,10 @@ def _scene_written(sid: str, _written: Any) -> str:
 
 
 def _active_client(client: Any) -> Any:
-    if client is not None:
-        return client
     try:
         from distributed import get_client
 
-        return get_client()
+        return client if client is not None else get_client()
     except (ImportError, ValueError):
         return None
 
@@ -329,9 +327,14 @@ def _run_batch(
 
     mine = {mark.key: sid for sid, mark in marks.items()}
 
+    errors: list[BaseException] = []
+
     def _posttask(key: Any, sid: Any, *_: Any) -> None:  # a scene's last task returns its id
         if key in mine:  # callbacks are global: another ingest in this process computes too
-            record(sid, None)
+            try:
+                record(sid, None)
+            except Exception as err:  # raised below, never lost inside dask's scheduler
+                errors.append(err)
 
     try:
         with Callback(posttask=_posttask):
@@ -346,3 +349,5 @@ def _run_batch(
                 record(sid, err)
             else:
                 record(sid, None)
+    if errors:
+        raise errors[0]
