@@ -337,8 +337,9 @@ def _run_batch(
                 errors.append(err)
 
     try:
-        with Callback(posttask=_posttask):
-            dask.compute(*marks.values(), scheduler="threads")
+        # explicit callbacks: dask hands the global ones to the first of concurrent computes only
+        callbacks = [Callback(posttask=_posttask)._callback, *Callback.active]
+        dask.compute(*marks.values(), scheduler="threads", callbacks=callbacks)
     except Exception:  # a bad scene: redo the unfinished ones scene by scene to isolate it
         for sid, mark in marks.items():
             if sid in finished:
