@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import posixpath
 import threading
 from collections.abc import Iterable
 from typing import Any, BinaryIO, ClassVar, Literal
@@ -34,7 +33,6 @@ from reefdask.io.store_base import (
     is_stale_temporary,
     is_temporary,
     nonempty,
-    temp_name,
 )
 
 __all__ = ["MemoryStore"]
@@ -110,17 +108,17 @@ class MemoryStore(Store):
     def publish(
         self, key: str, data: bytes | Iterable[bytes] | BinaryIO, *, check: Check | None = None
     ) -> None:
-        """Spool and check locally, put under a temporary key, then move it into place."""
+        """Spool and check locally (the spool is the temporary), then put the whole object in one step.
+
+        The memory file system commits a file only when it is complete (one dict
+        assignment), so no temporary key and no ``mv`` (which scans every key) are needed.
+        """
         path = self._path(key)
-        tmp = posixpath.join(posixpath.dirname(path), temp_name(posixpath.basename(path)))
         with spool(data, check) as (local, _, _):
-            try:
-                self.fs.put_file(local, tmp)
-                with _LOCK:
-                    self.fs.mv(tmp, path)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    self.fs.rm_file(tmp)
+            with open(local, "rb") as f:
+                body = f.read()
+            with _LOCK:
+                self.fs.pipe_file(path, body)
 
     def remove(self, key: str, *, recursive: bool = False) -> None:
         """Remove an object (or a folder with ``recursive``)."""

@@ -192,8 +192,10 @@ def _in_process() -> Callable[[Any, list[Any], Done], None]:
 
     def run_batch(status: Any, keys: list[Any], done: Done) -> None:
         wanted = set(keys)
-        with Callback(posttask=lambda key, res, *a: done(key, res) if key in wanted else None):
-            get(materialize(status, keys), keys)
+        mine = Callback(posttask=lambda key, res, *a: done(key, res) if key in wanted else None)
+        # explicit callbacks: dask hands the global ones to the first of concurrent computes in a
+        # process only, so a second predict on another thread would count nothing it computed
+        get(materialize(status, keys), keys, callbacks=[mine._callback, *Callback.active])
 
     return run_batch
 
