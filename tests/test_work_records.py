@@ -149,6 +149,20 @@ def test_a_stage_names_its_skip_reasons_so_finished_checks_only_those(store, mon
     real = store.exists
     monkeypatch.setattr(store, "exists", lambda k: checked.append(k) or real(k))
     assert rec.finished("u") and not rec.finished("v")
-    assert checked == ["p/u.done.json", "p/u.skipped.nodata.json", "p/v.done.json", "p/v.skipped.nodata.json"]
+    if store.prefix_listing:  # a bucket: one prefix listing per unit, no existence checks
+        assert checked == []
+    else:
+        names = ["u.done.json", "u.skipped.nodata.json", "v.done.json", "v.skipped.nodata.json"]
+        assert checked == [f"p/{n}" for n in names]
     with pytest.raises(ConfigError, match="skip_reasons"):
         Records(store, "p", skip_reasons=("boring",))
+
+
+def test_finished_by_prefix_listing_matches_only_the_units_own_records(store):
+    """On a bucket ``finished`` lists ``<unit>.``: records of ``<unit>.v2`` must not count for ``<unit>``."""
+    rec = Records(store, "p")
+    rec.done("scene.v2")
+    rec.failed("scene", "transient", "timeout")
+    assert rec.finished("scene.v2") and not rec.finished("scene")
+    rec.skipped("scene", "nodata")
+    assert rec.finished("scene")

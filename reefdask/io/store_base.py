@@ -141,6 +141,10 @@ class Store(abc.ABC):
     conditional_update: ClassVar[bool] = True
     #: :meth:`list` lists by prefix
     listing: ClassVar[bool] = True
+    #: :meth:`list` of a prefix is one request whatever else its folder holds (an object
+    #: store's prefix query), so it beats several :meth:`exists` calls; on a file system it
+    #: reads the whole folder
+    prefix_listing: ClassVar[bool] = False
     #: keys are files on this machine's file system (GDAL/rasterio/os can open :meth:`url_for`)
     local: ClassVar[bool] = False
     #: who sees the same objects, and is kept apart by create/update: one ``"process"``

@@ -81,6 +81,7 @@ class GCSStore(Store):
     """Objects under ``gs://bucket/prefix``."""
 
     scope: ClassVar[Literal["process", "host", "cluster"]] = "cluster"
+    prefix_listing: ClassVar[bool] = True
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
         s = str(url)

@@ -245,12 +245,17 @@ class Records:
         return None if entry is None else self.read(entry.names[0])
 
     def finished(self, unit: str) -> bool:
-        """Whether ``unit`` is done or skipped, by existence checks (no listing).
+        """Whether ``unit`` is done or skipped (a prefix listing or existence checks).
 
+        A store whose prefix listing is one request (a bucket) lists the unit's own records
+        once; a file system checks each record name (a listing would read the whole folder).
         Used right after a claim is taken, to catch a unit another worker finished after
         this worker's plan listing.
         """
         names = [record_name(unit, "done"), *(record_name(unit, "skipped", r) for r in self.skip_reasons)]
+        if self.store.prefix_listing:  # one request on a bucket instead of one (or two) per name
+            wanted = {self.key(n) for n in names}
+            return any(k in wanted for k in self.store.list(self.key(f"{unit}.")))
         return any(self.store.exists(self.key(n)) for n in names)
 
     def failures(self, listing: Listing | None = None) -> dict[str, Record]:
