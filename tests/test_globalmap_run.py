@@ -231,11 +231,19 @@ def test_two_jobs_share_the_run_and_survive_a_sigkill(world, reference, tmp_path
     """Two concurrent job processes; one is SIGKILLed mid-run; the other takes over its expired leases."""
     run = tmp_path / "run"
     config = _write_config(world, run, tmp_path / "global.yaml", batch=3)
-    a, b = _start_job(config), _start_job(config)
-    deadline = time.monotonic() + 300
-    while len(_statuses_by_job(run) if (run / "run.json").exists() else {}) < 2:  # both jobs are working
-        assert time.monotonic() < deadline and a.poll() is None and b.poll() is None
+    jobs = [_start_job(config), _start_job(config)]
+    deadline, first = time.monotonic() + 300, None
+    # Both jobs must be working before one is killed. Their start-up (imports) varies more than a
+    # small run lasts, so the first job to record a quad is paused (SIGSTOP) until the other records one.
+    while len(by_job := _statuses_by_job(run) if (run / "run.json").exists() else {}) < 2:
+        assert time.monotonic() < deadline and all(j.poll() is None for j in jobs)
+        if first is None and by_job:
+            owner = next(iter(by_job))
+            first = next(j for j in jobs if f"-{j.pid}-" in owner)
+            os.kill(first.pid, signal.SIGSTOP)
         time.sleep(0.05)
+    a = first or jobs[0]  # the job that is killed (a paused one can be killed as well)
+    b = next(j for j in jobs if j is not a)
     os.kill(a.pid, signal.SIGKILL)
     a.wait()
     orphans = {q for q, h in _claims(run).items() if h and f"-{a.pid}-" in h["owner"]}
